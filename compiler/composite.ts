@@ -1,0 +1,30 @@
+/**
+ * Composite ops (softmax, norms, attention, ...) are defined by their expansion into
+ * primitives, written with the DSL. They stay single nodes in the traced IR (readable dumps,
+ * a place for a fused kernel) and the lowering pass replaces them by their expansion, so the
+ * reference, the kernels and autodiff come from the primitives.
+ */
+import type { Attrs, Node } from './ir';
+import { makeNode } from './ir';
+import { apply, definePrimitive } from './primitive';
+import { evaluateNodes } from '../runtime/reference';
+import { Tensor } from '../dsl/tensor';
+
+export type Expansion = (inputs: readonly Tensor[], attrs: Attrs) => Tensor;
+
+export function defineComposite(name: string, expand: Expansion): (inputs: readonly Tensor[], attrs?: Attrs) => Tensor {
+  const expandNodes = (inputs: readonly Node[], attrs: Attrs) => expand(inputs.map((n) => new Tensor(n)), attrs).node;
+  definePrimitive({
+    name,
+    // the type is whatever the expansion produces on stand-in inputs
+    infer: (types, attrs) => expandNodes(types.map((t, i) => makeNode('input', [], { name: `_${i}`, shape: [...t.shape], dtype: t.dtype }, t)), attrs).type,
+    reference: (ins, attrs) => {
+      const stand = ins.map((t, i) => makeNode('input', [], { name: `_${i}` }, t.type));
+      const out = expandNodes(stand, attrs);
+      const byId = new Map(stand.map((n, i) => [n.id, ins[i].data]));
+      return evaluateNodes([out], (n) => byId.get(n.id)!).get(out.id)!.data;
+    },
+    emission: { kind: 'composite', expand: expandNodes },
+  });
+  return (inputs, attrs = {}) => new Tensor(apply(name, inputs.map((t) => t.node), attrs));
+}

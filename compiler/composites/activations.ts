@@ -1,0 +1,38 @@
+/** Activations and normalised exponentials, defined by their expansion into primitives. */
+import { defineComposite } from '../composite';
+import type { Tensor } from '../../dsl/tensor';
+import { normAxis } from '../../dsl/tensor';
+import type { Shape } from '../../dsl/shape-types';
+import type { DType } from '../ir';
+
+const SQRT1_2 = Math.SQRT1_2;
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+const geluErf = defineComposite('gelu', ([x]) => x.mul(0.5).mul(x.mul(SQRT1_2).erf().add(1)));
+const geluTanh = defineComposite('gelu_tanh', ([x]) => x.mul(0.5).mul(x.add(x.mul(x).mul(x).mul(0.044715)).mul(SQRT_2_OVER_PI).tanh().add(1)));
+const siluC = defineComposite('silu', ([x]) => x.mul(x.sigmoid()));
+
+/** GELU: exact (erf) by default, or the tanh approximation (`gelu_pytorch_tanh`). */
+export function gelu<S extends Shape, D extends DType>(x: Tensor<S, D>, approximate: 'none' | 'tanh' = 'none'): Tensor<S, D> {
+  return (approximate === 'tanh' ? geluTanh([x]) : geluErf([x])) as Tensor<S, D>;
+}
+export const silu = <S extends Shape, D extends DType>(x: Tensor<S, D>): Tensor<S, D> => siluC([x]) as Tensor<S, D>;
+export const relu = <S extends Shape, D extends DType>(x: Tensor<S, D>): Tensor<S, D> => x.maximum(0);
+
+const softmaxC = defineComposite('softmax', ([x], a) => {
+  const axis = a.axis as number;
+  const e = x.sub(x.max(axis, true)).exp();
+  return e.div(e.sum(axis, true));
+});
+const logSoftmaxC = defineComposite('log_softmax', ([x], a) => {
+  const axis = a.axis as number;
+  const shifted = x.sub(x.max(axis, true));
+  return shifted.sub(shifted.exp().sum(axis, true).log());
+});
+
+export function softmax<S extends Shape, D extends DType>(x: Tensor<S, D>, axis = -1): Tensor<S, D> {
+  return softmaxC([x], { axis: normAxis(axis, x.rank, 'softmax') }) as Tensor<S, D>;
+}
+export function logSoftmax<S extends Shape, D extends DType>(x: Tensor<S, D>, axis = -1): Tensor<S, D> {
+  return logSoftmaxC([x], { axis: normAxis(axis, x.rank, 'log_softmax') }) as Tensor<S, D>;
+}

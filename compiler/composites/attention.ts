@@ -1,0 +1,77 @@
+/**
+ * Scaled dot-product attention with grouped-query heads and an optional causal mask, and
+ * rotary position embedding (rotate-half form, as Qwen2 and LLaMA use).
+ */
+import { defineComposite } from '../composite';
+import type { Tensor } from '../../dsl/tensor';
+import type { Shape } from '../../dsl/shape-types';
+import { concat, iota, where } from '../../dsl/tensor';
+import { shapeError } from '../primitive';
+import { softmax } from './activations';
+
+const sdpaC = defineComposite('attention', ([q, k, v, mask], a) => {
+  const [B, Hq, Tq, D] = q.shape;
+  const [, Hkv, Tk] = k.shape;
+  const G = Hq / Hkv;
+  // query heads of one group share a key/value head: [B, Hkv, G*Tq, D] against [B, Hkv, Tk, D]
+  const qg = q.reshape([B, Hkv, G * Tq, D]);
+  let s: Tensor = qg.matmul(k.transpose()).mul(a.scale as number).reshape([B, Hkv, G, Tq, Tk]);
+  if (a.causal) {
+    const qpos = iota([Tq, Tk], 0).add(a.offset as number);
+    const kpos = iota([Tq, Tk], 1);
+    s = where(kpos.le(qpos), s, -Infinity);
+  }
+  if (mask) {
+    const m = mask.rank === 2 ? mask.reshape([1, 1, 1, Tq, Tk]) : mask.reshape([B, 1, 1, Tq, Tk]);
+    s = mask.dtype === 'bool' ? where(m as Tensor<Shape, 'bool'>, s, -Infinity) : s.add(m);
+  }
+  const p = softmax(s, -1).reshape([B, Hkv, G * Tq, Tk]);
+  return p.matmul(v).reshape([B, Hq, Tq, v.shape[3]]);
+});
+
+export interface AttentionOptions {
+  /** mask future keys: query i (at position offset + i) sees keys 0..offset+i */
+  causal?: boolean;
+  /** position of the first query among the keys (KV-cache decoding); default 0 */
+  offset?: number;
+  /** default 1/sqrt(head_dim) */
+  scale?: number;
+  /** [Tq, Tk] or [B, Tq, Tk]: bool (true = keep) or additive float */
+  mask?: Tensor;
+}
+
+/** q [B, Hq, Tq, D], k [B, Hkv, Tk, D], v [B, Hkv, Tk, Dv] with Hq a multiple of Hkv -> [B, Hq, Tq, Dv]. */
+export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) shapeError('attention', 'q, k, v must be [B, heads, T, head_dim]', q.node.type, k.node.type, v.node.type);
+  const [B, Hq, , D] = q.shape;
+  const [Bk, Hkv, Tk, Dk] = k.shape;
+  if (Bk !== B || Dk !== D || v.shape[0] !== B || v.shape[1] !== Hkv || v.shape[2] !== Tk) shapeError('attention', 'q, k, v disagree on batch, heads, length or head_dim', q.node.type, k.node.type, v.node.type);
+  if (Hkv === 0 || Hq % Hkv !== 0) shapeError('attention', `query heads ${Hq} must be a multiple of key/value heads ${Hkv}`, q.node.type, k.node.type);
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  return sdpaC(opts.mask ? [q, k, v, opts.mask] : [q, k, v], { causal: !!opts.causal, offset: opts.offset ?? 0, scale });
+}
+
+const ropeC = defineComposite('rope', ([x, pos], a) => {
+  const D = x.shape[x.rank - 1];
+  const half = D / 2;
+  // inv_freq[i] = theta^(-2i/D); angles [T, D/2] = pos * inv_freq, duplicated for the two halves
+  const invFreq = iota([half], 0, 'f32').mul((-2 / D) * Math.log(a.theta as number)).exp();
+  const ang = pos.cast('f32').unsqueeze(-1).mul(invFreq);
+  const emb = concat([ang, ang], -1);
+  const [cos, sin] = [emb.cos(), emb.sin()];
+  const x1 = x.slice([...Array(x.rank - 1).fill(null), [0, half]]);
+  const x2 = x.slice([...Array(x.rank - 1).fill(null), [half, D]]);
+  const rot = concat([x2.neg(), x1], -1);
+  return x.mul(cos.cast(x.dtype)).add(rot.mul(sin.cast(x.dtype)));
+});
+
+/**
+ * Rotary embedding on x [..., T, D] with positions [T] (or [B, 1, T] for per-sample positions
+ * against x [B, H, T, D]); `theta` is the base (rope_theta).
+ */
+export function rope(x: Tensor, positions: Tensor, theta = 10000): Tensor {
+  const D = x.shape[x.rank - 1];
+  if (D % 2 !== 0) shapeError('rope', `head_dim ${D} must be even`, x.node.type);
+  if (positions.dtype !== 'i32' && positions.dtype !== 'f32') shapeError('rope', 'positions must be i32 or f32', positions.node.type);
+  return ropeC([x, positions], { theta });
+}

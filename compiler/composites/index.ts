@@ -1,0 +1,4 @@
+export * from './activations';
+export * from './norms';
+export * from './attention';
+export * from './losses';

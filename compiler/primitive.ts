@@ -1,0 +1,101 @@
+/**
+ * The one table of primitives. Each primitive is defined once, in its family file under
+ * primitives/: shape and dtype rule, float64 reference evaluation, VJP rule and WGSL emission.
+ */
+import type { Attrs, DType, Node, TensorType } from './ir';
+import { ShapeError, fmtType, makeNode } from './ir';
+
+/** A tensor on the reference interpreter: values in float64, row-major. */
+export interface RefTensor {
+  readonly type: TensorType;
+  readonly data: Float64Array;
+}
+
+/** Builds WGSL for a fusable primitive: expressions over the output position. */
+export interface FuseCtx {
+  /** WGSL expression (a `let` name) of input `i` at multi-index `idx` (i32 expressions) */
+  load(i: number, idx: readonly string[]): string;
+  /** binds an expression to a fresh `let` and returns its name */
+  bind(expr: string, type: DType): string;
+  /** the output's linear index as an i32 expression (for counters) */
+  linear(): string;
+  /** asks for a helper function (erf, rng, ...) to be included once */
+  require(helperName: string, source: string): void;
+  readonly out: TensorType;
+  readonly inputs: readonly TensorType[];
+}
+
+/**
+ * How a primitive becomes code:
+ * - 'source': graph inputs and large constants, which live in buffers;
+ * - 'fusable': an expression of its inputs at the output position (elementwise ops and views),
+ *   inlined into whichever kernel consumes it;
+ * - 'reduce': a reduction, emitted by the generic reduction kernel;
+ * - 'kernel': a whole kernel of its own over materialised inputs (matmul, conv, ...).
+ */
+export type Emission =
+  | { kind: 'source' }
+  | { kind: 'fusable'; emit(ctx: FuseCtx, idx: readonly string[], attrs: Attrs): string }
+  | { kind: 'reduce'; combine: 'sum' | 'max' | 'min' | 'argmax' | 'argmin' }
+  | { kind: 'kernel'; emit(k: KernelCtx, attrs: Attrs): KernelSource }
+  | { kind: 'composite'; expand(inputs: readonly Node[], attrs: Attrs): Node };
+
+export interface KernelCtx {
+  readonly out: TensorType;
+  readonly inputs: readonly TensorType[];
+  readonly features: ReadonlySet<string>;
+}
+
+export interface KernelSource {
+  /**
+   * WGSL statements run by each invocation, which knows its index as `tid: i32` (already
+   * checked against `invocations`). Inputs are read with `ld_in0(i: i32)`.., the output written
+   * with `st_out(i: i32, v)`; values are in their dtype's value type (floats as f32).
+   */
+  readonly code: string;
+  readonly workgroupSize: number;
+  /** number of invocations wanted (the caller derives the dispatch grid) */
+  readonly invocations: number;
+  /** helper functions required */
+  readonly helpers?: readonly (readonly [string, string])[];
+}
+
+/** VJP rule: cotangent of the output -> cotangents of each input (undefined: no gradient). */
+export type VjpRule = (ct: Node, primals: readonly Node[], out: Node, attrs: Attrs) => readonly (Node | undefined)[];
+
+export interface Primitive {
+  readonly name: string;
+  readonly infer: (inputs: readonly TensorType[], attrs: Attrs) => TensorType;
+  readonly reference: (inputs: readonly RefTensor[], attrs: Attrs, out: TensorType) => Float64Array;
+  readonly emission: Emission;
+  vjp?: VjpRule;
+}
+
+const table = new Map<string, Primitive>();
+
+export function definePrimitive(p: Primitive): Primitive {
+  if (table.has(p.name)) throw new Error(`primitive '${p.name}' is defined twice`);
+  table.set(p.name, p);
+  return p;
+}
+
+export function primitive(name: string): Primitive {
+  const p = table.get(name);
+  if (!p) throw new Error(`unknown primitive '${name}'`);
+  return p;
+}
+
+export function allPrimitives(): Primitive[] {
+  return [...table.values()];
+}
+
+/** Applies a primitive: checks shapes now, so errors surface at the line that traced the op. */
+export function apply(name: string, inputs: readonly Node[], attrs: Attrs = {}): Node {
+  const p = primitive(name);
+  const type = p.infer(inputs.map((i) => i.type), attrs);
+  return makeNode(name, inputs, attrs, type);
+}
+
+export function shapeError(op: string, msg: string, ...types: TensorType[]): never {
+  throw new ShapeError(`${op}: ${msg}${types.length ? ` (got ${types.map(fmtType).join(' and ')})` : ''}`);
+}

@@ -1,0 +1,164 @@
+/** Elementwise primitives: unary, binary (equal shapes; broadcasting is explicit), where, cast. */
+import type { Attrs, DType, TensorType } from '../ir';
+import { fmtType, isFloat, numel } from '../ir';
+import { definePrimitive, shapeError } from '../primitive';
+import type { FuseCtx, RefTensor } from '../primitive';
+import { coerce, convert, valueType, wgslLiteral } from '../dtype';
+import { WGSL_ERF, WGSL_TANH, erf } from '../numerics';
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+type DTypeClass = 'float' | 'signed' | 'numeric' | 'bool' | 'any';
+const allowed = (c: DTypeClass, d: DType): boolean =>
+  c === 'any' ||
+  (c === 'float' && isFloat(d)) ||
+  (c === 'signed' && (isFloat(d) || d === 'i32')) ||
+  (c === 'numeric' && d !== 'bool') ||
+  (c === 'bool' && d === 'bool');
+
+function mapRef(inputs: readonly RefTensor[], out: TensorType, f: (...xs: number[]) => number): Float64Array {
+  const n = numel(out.shape);
+  const r = new Float64Array(n);
+  const ds = inputs.map((t) => t.data);
+  for (let i = 0; i < n; i++) r[i] = coerce(f(...ds.map((d) => d[i])), out.dtype);
+  return r;
+}
+
+// ---------------------------------------------------------------- unary
+interface UnarySpec {
+  dtypes: DTypeClass;
+  ref: (x: number) => number;
+  wgsl: (x: string, d: DType, ctx: FuseCtx) => string;
+}
+
+const lit = (v: number, d: DType) => wgslLiteral(v, d);
+
+const UNARY: Record<string, UnarySpec> = {
+  neg: { dtypes: 'signed', ref: (x) => -x, wgsl: (x) => `(-${x})` },
+  abs: { dtypes: 'numeric', ref: Math.abs, wgsl: (x) => `abs(${x})` },
+  exp: { dtypes: 'float', ref: Math.exp, wgsl: (x) => `exp(${x})` },
+  log: { dtypes: 'float', ref: Math.log, wgsl: (x) => `log(${x})` },
+  sqrt: { dtypes: 'float', ref: Math.sqrt, wgsl: (x) => `sqrt(${x})` },
+  rsqrt: { dtypes: 'float', ref: (x) => 1 / Math.sqrt(x), wgsl: (x) => `inverseSqrt(${x})` },
+  sin: { dtypes: 'float', ref: Math.sin, wgsl: (x) => `sin(${x})` },
+  cos: { dtypes: 'float', ref: Math.cos, wgsl: (x) => `cos(${x})` },
+  tanh: { dtypes: 'float', ref: Math.tanh, wgsl: (x, _d, c) => (c.require('tanh_safe', WGSL_TANH), `tanh_safe(${x})`) },
+  erf: { dtypes: 'float', ref: erf, wgsl: (x, _d, c) => (c.require('erf_f32', WGSL_ERF), `erf_f32(${x})`) },
+  sigmoid: { dtypes: 'float', ref: (x) => 1 / (1 + Math.exp(-x)), wgsl: (x) => `(1.0 / (1.0 + exp(-${x})))` },
+  reciprocal: { dtypes: 'float', ref: (x) => 1 / x, wgsl: (x) => `(1.0 / ${x})` },
+  floor: { dtypes: 'float', ref: Math.floor, wgsl: (x) => `floor(${x})` },
+  ceil: { dtypes: 'float', ref: Math.ceil, wgsl: (x) => `ceil(${x})` },
+  sign: { dtypes: 'signed', ref: (x) => (Number.isNaN(x) ? x : Math.sign(x) + 0), wgsl: (x) => `sign(${x})` },
+  not: { dtypes: 'bool', ref: (x) => (x ? 0 : 1), wgsl: (x) => `(!${x})` },
+};
+
+for (const [name, spec] of Object.entries(UNARY)) {
+  definePrimitive({
+    name,
+    infer: ([x]) => {
+      if (!allowed(spec.dtypes, x.dtype)) shapeError(name, `needs a ${spec.dtypes} dtype`, x);
+      return x;
+    },
+    reference: (ins, _a, out) => mapRef(ins, out, spec.ref),
+    emission: { kind: 'fusable', emit: (ctx, idx) => spec.wgsl(ctx.load(0, idx), ctx.out.dtype, ctx) },
+  });
+}
+void lit;
+
+// ---------------------------------------------------------------- binary
+const POW_SAFE = `fn pow_safe(x: f32, y: f32) -> f32 {
+  if (y == 0.0) { return 1.0; }
+  let m = pow(abs(x), y);
+  if (x >= 0.0) { return m; }
+  if (floor(y) != y) { return nan_f32(); }
+  return select(m, -m, abs(y) % 2.0 == 1.0);
+}`;
+
+interface BinarySpec {
+  dtypes: DTypeClass;
+  bool?: boolean; // result is bool
+  ref: (a: number, b: number, d: DType) => number;
+  wgsl: (a: string, b: string, d: DType, ctx: FuseCtx) => string;
+}
+
+const intDiv = (a: number, b: number, d: DType) => {
+  if (b === 0) return a; // WGSL: integer division by zero yields the dividend
+  if (d === 'i32' && a === -2147483648 && b === -1) return a;
+  return Math.trunc(a / b);
+};
+const wrapMul = (a: number, b: number, d: DType) => (d === 'i32' ? Math.imul(a, b) : d === 'u32' ? Math.imul(a, b) >>> 0 : a * b);
+
+const BINARY: Record<string, BinarySpec> = {
+  add: { dtypes: 'numeric', ref: (a, b) => a + b, wgsl: (a, b) => `(${a} + ${b})` },
+  sub: { dtypes: 'numeric', ref: (a, b) => a - b, wgsl: (a, b) => `(${a} - ${b})` },
+  mul: { dtypes: 'numeric', ref: wrapMul, wgsl: (a, b) => `(${a} * ${b})` },
+  div: { dtypes: 'numeric', ref: (a, b, d) => (isFloat(d) ? a / b : intDiv(a, b, d)), wgsl: (a, b) => `(${a} / ${b})` },
+  pow: { dtypes: 'float', ref: (a, b) => Math.pow(a, b), wgsl: (a, b, _d, c) => (c.require('pow_safe', POW_SAFE), `pow_safe(${a}, ${b})`) },
+  max: { dtypes: 'numeric', ref: (a, b) => Math.max(a, b), wgsl: (a, b) => `max(${a}, ${b})` },
+  min: { dtypes: 'numeric', ref: (a, b) => Math.min(a, b), wgsl: (a, b) => `min(${a}, ${b})` },
+  eq: { dtypes: 'any', bool: true, ref: (a, b) => +(a === b), wgsl: (a, b) => `(${a} == ${b})` },
+  ne: { dtypes: 'any', bool: true, ref: (a, b) => +(a !== b), wgsl: (a, b) => `(${a} != ${b})` },
+  lt: { dtypes: 'numeric', bool: true, ref: (a, b) => +(a < b), wgsl: (a, b) => `(${a} < ${b})` },
+  le: { dtypes: 'numeric', bool: true, ref: (a, b) => +(a <= b), wgsl: (a, b) => `(${a} <= ${b})` },
+  gt: { dtypes: 'numeric', bool: true, ref: (a, b) => +(a > b), wgsl: (a, b) => `(${a} > ${b})` },
+  ge: { dtypes: 'numeric', bool: true, ref: (a, b) => +(a >= b), wgsl: (a, b) => `(${a} >= ${b})` },
+  and: { dtypes: 'bool', bool: true, ref: (a, b) => +(a && b), wgsl: (a, b) => `(${a} && ${b})` },
+  or: { dtypes: 'bool', bool: true, ref: (a, b) => +(a || b), wgsl: (a, b) => `(${a} || ${b})` },
+};
+
+for (const [name, spec] of Object.entries(BINARY)) {
+  definePrimitive({
+    name,
+    infer: ([a, b]) => {
+      if (!sameShape(a.shape, b.shape)) shapeError(name, 'operands must have equal shapes after broadcasting', a, b);
+      if (a.dtype !== b.dtype) shapeError(name, 'operands must have the same dtype', a, b);
+      if (!allowed(spec.dtypes, a.dtype)) shapeError(name, `needs ${spec.dtypes} operands`, a, b);
+      return { shape: a.shape, dtype: spec.bool ? 'bool' : a.dtype };
+    },
+    reference: (ins, _a, out) => {
+      const d = ins[0].type.dtype;
+      return mapRef(ins, out, (a, b) => spec.ref(a, b, d));
+    },
+    emission: { kind: 'fusable', emit: (ctx, idx) => spec.wgsl(ctx.load(0, idx), ctx.load(1, idx), ctx.inputs[0].dtype, ctx) },
+  });
+}
+
+// ---------------------------------------------------------------- where, cast
+definePrimitive({
+  name: 'where',
+  infer: ([c, a, b]) => {
+    if (c.dtype !== 'bool') shapeError('where', 'condition must be bool', c);
+    if (!sameShape(c.shape, a.shape) || !sameShape(a.shape, b.shape)) shapeError('where', 'operands must have equal shapes after broadcasting', c, a, b);
+    if (a.dtype !== b.dtype) shapeError('where', 'branches must have the same dtype', a, b);
+    return a;
+  },
+  reference: (ins, _a, out) => mapRef(ins, out, (c, a, b) => (c ? a : b)),
+  emission: { kind: 'fusable', emit: (ctx, idx) => `select(${ctx.load(2, idx)}, ${ctx.load(1, idx)}, ${ctx.load(0, idx)})` },
+});
+
+export function castExpr(x: string, from: DType, to: DType): string {
+  const vf = valueType(from);
+  const vt = valueType(to);
+  if (vf === vt) return x;
+  if (vt === 'bool') return `(${x} != ${wgslLiteral(0, from)})`;
+  if (vf === 'bool') return `select(${wgslLiteral(0, to)}, ${wgslLiteral(1, to)}, ${x})`;
+  return `${vt}(${x})`;
+}
+
+definePrimitive({
+  name: 'cast',
+  infer: ([x], attrs: Attrs) => ({ shape: x.shape, dtype: attrs.dtype as DType }),
+  reference: (ins, attrs, out) => {
+    const from = ins[0].type.dtype;
+    const to = attrs.dtype as DType;
+    const src = ins[0].data;
+    const r = new Float64Array(src.length);
+    for (let i = 0; i < r.length; i++) r[i] = coerce(convert(src[i], from, to), out.dtype);
+    return r;
+  },
+  emission: { kind: 'fusable', emit: (ctx, idx, attrs) => castExpr(ctx.load(0, idx), ctx.inputs[0].dtype, attrs.dtype as DType) },
+});
+
+export const UNARY_OPS = Object.keys(UNARY);
+export const BINARY_OPS = Object.keys(BINARY);
+void fmtType;

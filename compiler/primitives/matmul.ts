@@ -1,0 +1,79 @@
+/** Batched matrix multiply: [..., M, K] x [..., K, N] -> [..., M, N], either operand transposed. */
+import { fmtShape, isFloat, numel } from '../ir';
+import { definePrimitive, shapeError } from '../primitive';
+import { coerce } from '../dtype';
+
+/** Rows/cols of an operand as stored: with `t` the last two axes are swapped. */
+const dims = (shape: readonly number[], t: boolean) => {
+  const r = shape.length;
+  return t ? [shape[r - 1], shape[r - 2]] : [shape[r - 2], shape[r - 1]];
+};
+
+definePrimitive({
+  name: 'matmul',
+  infer: ([a, b], attrs) => {
+    const [ta, tb] = [!!attrs.ta, !!attrs.tb];
+    if (a.shape.length < 2 || b.shape.length !== a.shape.length) shapeError('matmul', 'operands need the same rank >= 2 (the DSL broadcasts batch dims)', a, b);
+    if (a.dtype !== b.dtype || !isFloat(a.dtype)) shapeError('matmul', 'operands need the same float dtype', a, b);
+    const [m, k] = dims(a.shape, ta);
+    const [k2, n] = dims(b.shape, tb);
+    if (k !== k2) shapeError('matmul', `inner dimensions differ: ${k} vs ${k2}`, a, b);
+    const batch = a.shape.slice(0, -2);
+    if (fmtShape(batch) !== fmtShape(b.shape.slice(0, -2))) shapeError('matmul', 'batch dimensions differ', a, b);
+    return { shape: [...batch, m, n], dtype: a.dtype };
+  },
+  reference: ([a, b], attrs, out) => {
+    const [ta, tb] = [!!attrs.ta, !!attrs.tb];
+    const [m, k] = dims(a.type.shape, ta);
+    const n = dims(b.type.shape, tb)[1];
+    const batches = numel(out.shape.slice(0, -2));
+    const r = new Float64Array(batches * m * n);
+    for (let bi = 0; bi < batches; bi++) {
+      const ao = bi * m * k;
+      const bo = bi * k * n;
+      for (let i = 0; i < m; i++)
+        for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let p = 0; p < k; p++) s += a.data[ao + (ta ? p * m + i : i * k + p)] * b.data[bo + (tb ? j * k + p : p * n + j)];
+          r[bi * m * n + i * n + j] = coerce(s, out.dtype);
+        }
+    }
+    return r;
+  },
+  emission: {
+    kind: 'kernel',
+    emit: (k, attrs) => {
+      const [ta, tb] = [!!attrs.ta, !!attrs.tb];
+      const [M, K] = dims(k.inputs[0].shape, ta);
+      const N = dims(k.inputs[1].shape, tb)[1];
+      const batches = numel(k.out.shape.slice(0, -2));
+      // each invocation owns a 4x4 block of C; rows/cols past the edge read a clamped
+      // (valid) address and are simply not stored, so the inner loop has no branches
+      const bm = Math.ceil(M / 4);
+      const bn = Math.ceil(N / 4);
+      const aAt = (i: string, p: string) => (ta ? `ld_in0(ao + ${p} * ${M} + ${i})` : `ld_in0(ao + ${i} * ${K} + ${p})`);
+      const bAt = (p: string, j: string) => (tb ? `ld_in1(bo + ${j} * ${K} + ${p})` : `ld_in1(bo + ${p} * ${N} + ${j})`);
+      const rows = [0, 1, 2, 3];
+      const code = `
+  let per = ${bm * bn};
+  let bat = tid / per;
+  let rem = tid % per;
+  let m0 = (rem / ${bn}) * 4;
+  let n0 = (rem % ${bn}) * 4;
+  let ao = bat * ${M * K};
+  let bo = bat * ${K * N};
+  ${rows.map((r) => `let r${r} = min(m0 + ${r}, ${M - 1});`).join(' ')}
+  ${rows.map((c) => `let c${c} = min(n0 + ${c}, ${N - 1});`).join(' ')}
+  ${rows.map((r) => `var acc${r} = vec4<f32>(0.0);`).join(' ')}
+  for (var p = 0; p < ${K}; p++) {
+    let bv = vec4<f32>(${rows.map((c) => bAt('p', `c${c}`)).join(', ')});
+    ${rows.map((r) => `acc${r} += ${aAt(`r${r}`, 'p')} * bv;`).join('\n    ')}
+  }
+  let oo = bat * ${M * N};
+  ${rows
+    .map((r) => `if (m0 + ${r} < ${M}) { ${rows.map((c) => `if (n0 + ${c} < ${N}) { st_out(oo + (m0 + ${r}) * ${N} + n0 + ${c}, acc${r}[${c}]); }`).join(' ')} }`)
+    .join('\n  ')}`;
+      return { code, workgroupSize: 64, invocations: M === 0 || N === 0 ? 0 : batches * bm * bn };
+    },
+  },
+});

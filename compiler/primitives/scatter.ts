@@ -1,0 +1,61 @@
+/**
+ * scatter_add: the transpose of gather. out (zeros, `size` long on `axis`) gets
+ * out[..., ix[j], ...] += updates[..., j, ...]. Each output element sums its matching updates
+ * itself, so the result is deterministic and needs no float atomics (WGSL has none).
+ */
+import { isInt, numel, stridesOf } from '../ir';
+import { definePrimitive, shapeError } from '../primitive';
+import { coerce } from '../dtype';
+
+definePrimitive({
+  name: 'scatter_add',
+  infer: ([u, ix], attrs) => {
+    const axis = attrs.axis as number;
+    const size = attrs.size as number;
+    const r = ix.shape.length;
+    if (!isInt(ix.dtype)) shapeError('scatter_add', 'indices must be i32 or u32', ix);
+    if (u.dtype === 'bool') shapeError('scatter_add', 'cannot add bools', u);
+    if (!(axis >= 0 && axis + r <= u.shape.length) || ix.shape.some((n, i) => u.shape[axis + i] !== n))
+      shapeError('scatter_add', `updates must hold the index dims at axis ${axis}`, u, ix);
+    return { shape: [...u.shape.slice(0, axis), size, ...u.shape.slice(axis + r)], dtype: u.dtype };
+  },
+  reference: ([u, ix], attrs, out) => {
+    const axis = attrs.axis as number;
+    const r = ix.type.shape.length;
+    const size = attrs.size as number;
+    const pre = numel(u.type.shape.slice(0, axis));
+    const post = numel(u.type.shape.slice(axis + r));
+    const m = numel(ix.type.shape);
+    const res = new Float64Array(numel(out.shape));
+    for (let a = 0; a < pre; a++)
+      for (let j = 0; j < m; j++) {
+        const i = ix.data[j];
+        if (!(i >= 0 && i < size)) throw new RangeError(`scatter_add: index ${i} out of range for size ${size}`);
+        for (let c = 0; c < post; c++) res[(a * size + i) * post + c] += u.data[(a * m + j) * post + c];
+      }
+    return res.map((v) => coerce(v, out.dtype));
+  },
+  emission: {
+    kind: 'kernel',
+    emit: (k, attrs) => {
+      const axis = attrs.axis as number;
+      const [u, ix] = k.inputs;
+      const r = ix.shape.length;
+      const size = attrs.size as number;
+      const post = numel(u.shape.slice(axis + r));
+      const m = numel(ix.shape);
+      void stridesOf;
+      const zero = k.out.dtype === 'i32' ? '0i' : k.out.dtype === 'u32' ? '0u' : '0.0';
+      const code = `
+  let c = tid % ${post};
+  let i = (tid / ${post}) % ${size};
+  let a = tid / ${post * size};
+  var s = ${zero};
+  for (var j = 0; j < ${m}; j++) {
+    if (i32(ld_in1(j)) == i) { s += ld_in0((a * ${m} + j) * ${post} + c); }
+  }
+  st_out(tid, s);`;
+      return { code, workgroupSize: 64, invocations: numel(k.out.shape) };
+    },
+  },
+});

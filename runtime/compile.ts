@@ -1,0 +1,76 @@
+/**
+ * compile(fn, specs): trace, optimise, and build an Executable on the chosen backend
+ * (a WebGPU adapter, or `cpu` = the reference interpreter). Executables are cached by the
+ * traced graph's text, so compiling the same function for the same shapes twice is free.
+ */
+import type { Graph } from '../compiler/ir';
+import { numel } from '../compiler/ir';
+import { trace } from '../compiler/trace';
+import type { SpecTree, TensorsOf } from '../compiler/trace';
+import { optimize } from '../compiler/passes';
+import { printGraph } from '../compiler/dump';
+import type { BackendName, GpuBackendName } from './gpu';
+import { defaultBackend, getGpu } from './gpu';
+import type { Executable } from './executable';
+import { compileGraph } from './executable';
+import { evaluate } from './reference';
+import type { HostTensor } from './host';
+import { InputError, checkInput, toHost } from './host';
+
+export interface CompileOptions {
+  readonly backend?: BackendName;
+  /** sizes of named dims used in the specs */
+  readonly dims?: Readonly<Record<string, number>>;
+  /** run the simplification passes (default true) */
+  readonly optimize?: boolean;
+}
+
+const cache = new Map<string, Promise<Executable>>();
+const CACHE_LIMIT = 256;
+
+export async function compile<T extends SpecTree>(fn: (args: TensorsOf<T>) => unknown, specs: T, options: CompileOptions = {}): Promise<Executable> {
+  const traced = trace(fn as unknown as (args: unknown) => unknown, specs as SpecTree, options.dims);
+  const graph = options.optimize === false ? traced.graph : optimize(traced.graph);
+  return compileTraced(graph, traced.inputs, options.backend ?? defaultBackend());
+}
+
+export function compileTraced(graph: Graph, inputs: Executable['inputs'], backend: BackendName): Promise<Executable> {
+  if (backend === 'cpu') return Promise.resolve(referenceExecutable(graph, inputs));
+  const key = `${backend}\n${printGraph(graph)}`;
+  let hit = cache.get(key);
+  if (!hit) {
+    if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+    hit = getGpu(backend as GpuBackendName).then((gpu) => compileGraph(gpu, graph, inputs));
+    hit.catch(() => cache.delete(key));
+    cache.set(key, hit);
+  }
+  return hit;
+}
+
+export function referenceExecutable(graph: Graph, inputs: Executable['inputs']): Executable {
+  const outputs = graph.outputs.map(([name, n]) => ({ name, shape: [...n.type.shape], dtype: n.type.dtype }));
+  return {
+    backend: 'cpu',
+    inputs,
+    outputs,
+    kernels: [],
+    stats: { kernels: 0, distinctShaders: 0, plannedBytes: 0, naiveBytes: 0 },
+    async run(values, options) {
+      const bound = new Map<string, ArrayLike<number>>();
+      for (const i of inputs) {
+        if (!(i.name in values)) throw new InputError(`missing input '${i.name}' (${i.dtype}[${i.shape.join(', ')}])`);
+        bound.set(i.name, checkInput(i.name, values[i.name], i.shape, i.dtype));
+      }
+      const res = evaluate(graph, bound);
+      const out: Record<string, HostTensor> = {};
+      for (const o of outputs) {
+        if (options?.outputs && !options.outputs.includes(o.name)) continue;
+        const t = res.get(o.name)!;
+        out[o.name] = toHost(t.data, o.shape, o.dtype);
+        void numel;
+      }
+      return out;
+    },
+    dispose() {},
+  };
+}

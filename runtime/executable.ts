@@ -1,0 +1,188 @@
+/**
+ * A compiled graph on the WebGPU device: pipelines, bind groups and buffers are made once;
+ * each call writes the inputs, records every dispatch into one command encoder, submits once
+ * and reads back only the outputs asked for.
+ */
+import type { DType, Graph, Node } from '../compiler/ir';
+import { numel } from '../compiler/ir';
+import { schedule } from '../compiler/codegen/schedule';
+import { emitKernel } from '../compiler/codegen/emit';
+import type { EmittedKernel } from '../compiler/codegen/emit';
+import { byteSize } from '../compiler/dtype';
+import type { Gpu } from './gpu';
+import { DeviceError } from './gpu';
+import { awaitGpu } from './poll';
+import type { HostData, HostTensor } from './host';
+import { InputError, checkInput, fromDeviceBytes, toDeviceBytes } from './host';
+import { planBuffers } from './memory';
+
+export interface RunOptions {
+  /** output names to read back (default: all) */
+  readonly outputs?: readonly string[];
+}
+
+export interface Executable {
+  readonly backend: string;
+  readonly inputs: readonly { name: string; shape: number[]; dtype: DType }[];
+  readonly outputs: readonly { name: string; shape: number[]; dtype: DType }[];
+  run(inputs: Readonly<Record<string, unknown>>, options?: RunOptions): Promise<Record<string, HostTensor>>;
+  /** the generated kernels, for --dump wgsl */
+  readonly kernels: readonly EmittedKernel[];
+  readonly stats: { kernels: number; distinctShaders: number; plannedBytes: number; naiveBytes: number };
+  dispose(): void;
+}
+
+/** Pipelines by WGSL source, shared by every executable on the device. */
+const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+const layoutCache = new WeakMap<GPUDevice, Map<number, GPUBindGroupLayout>>();
+
+function layoutFor(device: GPUDevice, bindings: number): GPUBindGroupLayout {
+  let m = layoutCache.get(device);
+  if (!m) layoutCache.set(device, (m = new Map()));
+  let l = m.get(bindings);
+  if (!l) {
+    l = device.createBindGroupLayout({
+      entries: Array.from({ length: bindings }, (_, i) => ({
+        binding: i,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: i === 0 ? 'storage' : 'read-only-storage' },
+      })) as GPUBindGroupLayoutEntry[],
+    });
+    m.set(bindings, l);
+  }
+  return l;
+}
+
+export async function pipelineFor(gpu: Gpu, k: EmittedKernel): Promise<GPUComputePipeline> {
+  const device = gpu.device;
+  let m = pipelineCache.get(device);
+  if (!m) pipelineCache.set(device, (m = new Map()));
+  const hit = m.get(k.wgsl);
+  if (hit) return hit;
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ code: k.wgsl, label: k.label });
+  const pipeline = device.createComputePipeline({
+    label: k.label,
+    layout: device.createPipelineLayout({ bindGroupLayouts: [layoutFor(device, k.reads.length + 1)] }),
+    compute: { module, entryPoint: 'main' },
+  });
+  const err = await awaitGpu(() => device.popErrorScope());
+  if (err) {
+    const info = await module.getCompilationInfo();
+    const msgs = info.messages.map((mm) => `  line ${mm.lineNum}: ${mm.message}`).join('\n');
+    throw new DeviceError(`kernel ${k.label} failed to compile: ${err.message}\n${msgs}\n--- WGSL ---\n${k.wgsl}`);
+  }
+  m.set(k.wgsl, pipeline);
+  return pipeline;
+}
+
+const align4 = (n: number) => Math.max(4, Math.ceil(n / 4) * 4);
+export const bytesOf = (n: Node) => align4(numel(n.type.shape) * byteSize(n.type.dtype));
+
+export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['inputs']): Promise<Executable> {
+  const device = gpu.device;
+  const maxInputs = Math.max(1, Math.min(15, (gpu.limits.maxStorageBuffersPerShaderStage ?? 8) - 1));
+  const sched = schedule(g, maxInputs);
+  const kernels = sched.kernels.map((n) => emitKernel(n, sched.materialised, gpu.features));
+  const maxBinding = gpu.limits.maxStorageBufferBindingSize;
+  for (const k of [...kernels.map((kk) => kk.node), ...kernels.flatMap((kk) => kk.reads)]) {
+    if (bytesOf(k) > maxBinding) throw new DeviceError(`tensor ${k.op}#${k.id} needs ${bytesOf(k)} bytes, above this adapter's binding limit ${maxBinding} (splitting is not implemented yet)`);
+  }
+  const pipelines = await Promise.all(kernels.map((k) => pipelineFor(gpu, k)));
+
+  // buffers: inputs and constants get their own; intermediates share by liveness
+  const inputNodes = g.inputs;
+  const outputIds = new Set(g.outputs.map(([, n]) => n.id));
+  const plan = planBuffers(kernels, inputNodes, outputIds, bytesOf);
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+  const buffers = plan.slots.map((size, i) => device.createBuffer({ size, usage, label: `slot${i}` }));
+  const bufferOf = (n: Node): GPUBuffer => {
+    const slot = plan.slotOf.get(n.id);
+    if (slot === undefined) throw new Error(`no buffer planned for ${n.op}#${n.id}`);
+    return buffers[slot];
+  };
+  // constants are written once
+  for (const n of sched.nodes) {
+    if (n.op === 'const' && plan.slotOf.has(n.id)) {
+      const bytes = toDeviceBytes(checkInput(`const#${n.id}`, Array.from(n.attrs.data as Float64Array), n.type.shape, n.type.dtype), n.type.dtype);
+      device.queue.writeBuffer(bufferOf(n), 0, padTo4(bytes));
+    }
+  }
+  const bindGroups = kernels.map((k, i) =>
+    device.createBindGroup({
+      layout: pipelines[i].getBindGroupLayout(0),
+      entries: [k.node, ...k.reads].map((n, b) => ({ binding: b, resource: { buffer: bufferOf(n), size: bytesOf(n) } })),
+    }),
+  );
+  const maxPerDim = gpu.limits.maxComputeWorkgroupsPerDimension;
+  const grids = kernels.map((k) => {
+    const groups = Math.ceil(k.invocations / k.workgroupSize);
+    const x = Math.min(groups, maxPerDim);
+    return [x, Math.ceil(groups / x)] as const;
+  });
+  const outputs = g.outputs.map(([name, n]) => ({ name, shape: [...n.type.shape], dtype: n.type.dtype, node: n }));
+  const inputByName = new Map(inputNodes.map((n) => [n.attrs.name as string, n]));
+  const err0 = gpu.takeError();
+  if (err0) throw err0;
+  let disposed = false;
+
+  return {
+    backend: gpu.backend,
+    inputs,
+    outputs: outputs.map(({ name, shape, dtype }) => ({ name, shape, dtype })),
+    kernels,
+    stats: { kernels: kernels.length, distinctShaders: new Set(kernels.map((k) => k.wgsl)).size, plannedBytes: plan.plannedBytes, naiveBytes: plan.naiveBytes },
+    async run(values, options) {
+      if (disposed) throw new Error('executable was disposed');
+      for (const [name, n] of inputByName) {
+        if (!(name in values)) throw new InputError(`missing input '${name}' (${n.type.dtype}[${n.type.shape.join(', ')}])`);
+        if (!plan.slotOf.has(n.id)) continue;
+        const host = checkInput(name, values[name], n.type.shape, n.type.dtype);
+        device.queue.writeBuffer(bufferOf(n), 0, padTo4(toDeviceBytes(host, n.type.dtype)));
+      }
+      for (const k of Object.keys(values)) if (!inputByName.has(k)) throw new InputError(`unexpected input '${k}'; expected ${[...inputByName.keys()].join(', ')}`);
+      const encoder = device.createCommandEncoder();
+      if (kernels.length) {
+        const pass = encoder.beginComputePass();
+        kernels.forEach((k, i) => {
+          if (k.invocations === 0) return;
+          pass.setPipeline(pipelines[i]);
+          pass.setBindGroup(0, bindGroups[i]);
+          pass.dispatchWorkgroups(grids[i][0], grids[i][1]);
+        });
+        pass.end();
+      }
+      const wanted = outputs.filter((o) => !options?.outputs || options.outputs.includes(o.name));
+      const staging = wanted.map((o) => {
+        const size = bytesOf(o.node);
+        const s = device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+        if (numel(o.shape) > 0) encoder.copyBufferToBuffer(bufferOf(o.node), 0, s, 0, size);
+        return s;
+      });
+      device.queue.submit([encoder.finish()]);
+      await awaitGpu(() => Promise.all(staging.map((s) => s.mapAsync(GPUMapMode.READ))));
+      const err = gpu.takeError();
+      if (err) throw err;
+      const result: Record<string, HostTensor> = {};
+      wanted.forEach((o, i) => {
+        const data: HostData = fromDeviceBytes(staging[i].getMappedRange().slice(0), numel(o.shape), o.dtype);
+        staging[i].unmap();
+        staging[i].destroy();
+        result[o.name] = { shape: o.shape, dtype: o.dtype, data };
+      });
+      return result;
+    },
+    dispose() {
+      disposed = true;
+      for (const b of buffers) b.destroy();
+    },
+  };
+}
+
+
+function padTo4(b: Uint8Array): Uint8Array {
+  if (b.byteLength % 4 === 0 && b.byteLength > 0) return b;
+  const p = new Uint8Array(align4(b.byteLength));
+  p.set(b);
+  return p;
+}

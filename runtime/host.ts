@@ -1,0 +1,86 @@
+/** Host-side tensors: what callers pass in and get back. f16 travels as Float32Array. */
+import type { DType } from '../compiler/ir';
+import { fmtShape, numel } from '../compiler/ir';
+import { f16BitsToF32, f32ToF16Bits } from '../compiler/numerics';
+
+export type HostData = Float32Array | Int32Array | Uint32Array | Uint8Array;
+export interface HostTensor {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly data: HostData;
+}
+
+export class InputError extends Error {
+  override name = 'InputError';
+}
+
+export function hostArrayFor(dtype: DType, n: number): HostData {
+  switch (dtype) {
+    case 'f32':
+    case 'f16':
+      return new Float32Array(n);
+    case 'i32':
+      return new Int32Array(n);
+    case 'u32':
+      return new Uint32Array(n);
+    case 'bool':
+      return new Uint8Array(n);
+  }
+}
+
+export function toHost(values: ArrayLike<number>, shape: readonly number[], dtype: DType): HostTensor {
+  const data = hostArrayFor(dtype, values.length);
+  for (let i = 0; i < values.length; i++) data[i] = dtype === 'bool' ? (values[i] ? 1 : 0) : values[i];
+  return { shape: [...shape], dtype, data };
+}
+
+/** Checks a caller's value for an input and returns it as host data of the right kind. */
+export function checkInput(name: string, value: unknown, shape: readonly number[], dtype: DType): HostData {
+  const n = numel(shape);
+  let arr: ArrayLike<number>;
+  if (value && typeof value === 'object' && 'data' in value && 'shape' in value) {
+    const t = value as HostTensor;
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+      throw new InputError(`input '${name}': expected shape ${fmtShape(shape)}, got ${fmtShape(t.shape)}`);
+    if (t.dtype !== undefined && t.dtype !== dtype) throw new InputError(`input '${name}': expected dtype ${dtype}, got ${t.dtype}`);
+    arr = t.data;
+  } else if (ArrayBuffer.isView(value) || Array.isArray(value)) {
+    arr = value as ArrayLike<number>;
+  } else if (typeof value === 'number' && n === 1) {
+    arr = [value];
+  } else {
+    throw new InputError(`input '${name}': expected ${dtype}${fmtShape(shape)} data, got ${value === undefined ? 'nothing' : typeof value}`);
+  }
+  if (arr.length !== n) throw new InputError(`input '${name}': expected ${n} values for ${dtype}${fmtShape(shape)}, got ${arr.length}`);
+  const out = hostArrayFor(dtype, n);
+  for (let i = 0; i < n; i++) out[i] = dtype === 'bool' ? (arr[i] ? 1 : 0) : arr[i];
+  return out;
+}
+
+/** Bytes in the device's storage layout (f16 packed, bool as u32). */
+export function toDeviceBytes(data: HostData, dtype: DType): Uint8Array {
+  if (dtype === 'f16') {
+    const u = new Uint16Array(data.length + (data.length & 1));
+    for (let i = 0; i < data.length; i++) u[i] = f32ToF16Bits(data[i]);
+    return new Uint8Array(u.buffer);
+  }
+  if (dtype === 'bool') return new Uint8Array(Uint32Array.from(data).buffer);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+export function fromDeviceBytes(bytes: ArrayBuffer, n: number, dtype: DType): HostData {
+  switch (dtype) {
+    case 'f32':
+      return new Float32Array(bytes.slice(0, n * 4));
+    case 'f16': {
+      const u = new Uint16Array(bytes, 0, n);
+      return Float32Array.from(u, (b) => f16BitsToF32(b));
+    }
+    case 'i32':
+      return new Int32Array(bytes.slice(0, n * 4));
+    case 'u32':
+      return new Uint32Array(bytes.slice(0, n * 4));
+    case 'bool':
+      return Uint8Array.from(new Uint32Array(bytes, 0, n), (v) => (v ? 1 : 0));
+  }
+}

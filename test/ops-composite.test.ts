@@ -1,0 +1,72 @@
+import { describe, it, expect } from 'vitest';
+import { spec, trace } from '../compiler/trace';
+import type { Tensor } from '../dsl/tensor';
+import { gelu, silu, softmax, logSoftmax, layerNorm, rmsNorm, attention, rope, crossEntropy, oneHot } from '../compiler/composites';
+import { iota } from '../dsl/tensor';
+import { printGraph } from '../compiler/dump';
+import { lowerComposites } from '../compiler/passes';
+import { checkAgainstReference, ints, uniform } from './helpers/check';
+
+const tol = { rtol: 2e-5, atol: 2e-5 };
+
+describe('composites (expanded into primitives) on WebGPU match the reference', () => {
+  it('gelu (erf and tanh), silu', async () => {
+    await checkAgainstReference(({ x }: { x: Tensor }) => ({ g: gelu(x), t: gelu(x, 'tanh'), s: silu(x) }), { x: spec([5, 21]) }, { gen: uniform(-6, 6), ...tol });
+  });
+  it('softmax and log-softmax on every axis, with large logits', async () => {
+    await checkAgainstReference(
+      ({ x }: { x: Tensor }) => ({ s0: softmax(x, 0), s1: softmax(x.mul(40), 1), l: logSoftmax(x.mul(40), -1) }),
+      { x: spec([6, 9, 4]) },
+      tol,
+    );
+  });
+  it('layer norm (with and without affine) and RMS norm', async () => {
+    await checkAgainstReference(
+      ({ x, g, b }: { x: Tensor; g: Tensor; b: Tensor }) => ({ ln: layerNorm(x, g, b), plain: layerNorm(x), rms: rmsNorm(x, g, 1e-6), bias: layerNorm(x, undefined, b) }),
+      { x: spec([3, 4, 17]), g: spec([17]), b: spec([17]) },
+      { rtol: 1e-4, atol: 1e-4 },
+    );
+  });
+  it('attention: plain, causal, grouped-query (4 query heads per kv head) and masked', async () => {
+    await checkAgainstReference(
+      ({ q, k, v, qg, m }: { q: Tensor; k: Tensor; v: Tensor; qg: Tensor; m: Tensor }) => ({
+        plain: attention(q, k, v),
+        causal: attention(q, k, v, { causal: true }),
+        gqa: attention(qg, k, v, { causal: true, offset: 2 }),
+        masked: attention(q, k, v, { mask: m.gt(0) }),
+      }),
+      { q: spec([2, 2, 5, 8]), k: spec([2, 2, 7, 8]), v: spec([2, 2, 7, 6]), qg: spec([2, 8, 5, 8]), m: spec([5, 7]) },
+      { rtol: 1e-4, atol: 1e-4, gen: { m: uniform(-0.2, 1) } },
+    );
+  });
+  it('rotary embedding (rotate-half) with rope_theta', async () => {
+    await checkAgainstReference(
+      ({ x }: { x: Tensor }) => ({ r: rope(x, iota([6], 0), 1e6), off: rope(x, iota([6], 0).add(10), 10000) }),
+      { x: spec([2, 3, 6, 8]) },
+      { rtol: 1e-4, atol: 1e-4 },
+    );
+  });
+  it('cross-entropy ignores the ignore index in sum and count; one-hot', async () => {
+    await checkAgainstReference(
+      ({ logits, t }: { logits: Tensor; t: Tensor }) => ({
+        mean: crossEntropy(logits, t),
+        none: crossEntropy(logits, t, { reduction: 'none' }),
+        oh: oneHot(t, 10),
+      }),
+      { logits: spec([3, 4, 10]), t: spec([3, 4], 'i32') },
+      { values: { t: [1, -100, 3, 9, 0, 0, -100, 5, 2, 2, 7, 8] }, ...tol },
+    );
+  });
+  it('cross-entropy against a hand-computed value', async () => {
+    const got = await checkAgainstReference(({ l, t }: { l: Tensor; t: Tensor }) => crossEntropy(l, t), { l: spec([2, 3]), t: spec([2], 'i32') }, { values: { l: [0, 0, 0, 1, 2, 3], t: [0, 2] } });
+    const want = (Math.log(3) + (Math.log(Math.exp(1) + Math.exp(2) + Math.exp(3)) - 3)) / 2;
+    expect(got[''].data[0]).toBeCloseTo(want, 6);
+  });
+  it('composites stay single nodes until lowered', () => {
+    const t = trace(({ x }: { x: Tensor }) => softmax(x), { x: spec([2, 3]) });
+    expect(printGraph(t.graph)).toMatch(/softmax/);
+    expect(printGraph(lowerComposites(t.graph))).not.toMatch(/softmax/);
+    expect(printGraph(lowerComposites(t.graph))).toMatch(/reduce_max/);
+  });
+  void ints;
+});

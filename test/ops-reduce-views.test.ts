@@ -1,0 +1,97 @@
+import { describe, it } from 'vitest';
+import fc from 'fast-check';
+import { spec } from '../compiler/trace';
+import { Tensor, concat, split } from '../dsl/tensor';
+import { checkAgainstReference, uniform } from './helpers/check';
+
+describe('reductions over any set of axes', () => {
+  const axesSets: (number[] | undefined)[] = [[0], [1], [2], [0, 2], [1, 2], [0, 1, 2], undefined, [-1]];
+  for (const axes of axesSets) {
+    it(`sum/mean/max/min over ${axes ? `[${axes}]` : 'all'}, with and without keepdims`, async () => {
+      await checkAgainstReference(
+        ({ x }: { x: Tensor }) => ({ s: x.sum(axes), m: x.mean(axes, true), mx: x.max(axes), mn: x.min(axes, true) }),
+        { x: spec([5, 7, 3]) },
+        { rtol: 1e-5, atol: 1e-5 },
+      );
+    });
+  }
+  it('argmax and argmin take the first extreme', async () => {
+    await checkAgainstReference(
+      ({ x }: { x: Tensor }) => ({ a0: x.argmax(0), a1: x.argmax(-1, true), i1: x.argmin(1) }),
+      { x: spec([4, 6]) },
+      { values: { x: [1, 3, 3, 0, 2, 3, 5, 5, 1, 1, 5, 0, -1, -2, -2, -1, 0, 0, 7, 1, 7, 7, 1, 0] } },
+    );
+  });
+  it('integer sums and a reduction fused with its elementwise prologue', async () => {
+    await checkAgainstReference(
+      ({ x, y }: { x: Tensor<[6, 10], 'i32'>; y: Tensor<[10], 'f32'> }) => ({ s: x.sum(1), p: y.mul(y).add(1).log().sum(), e: x.cast('f32').mul(y).max(0) }),
+      { x: spec([6, 10], 'i32'), y: spec([10]) },
+    );
+  });
+  it('empty axes sum to zero', async () => {
+    await checkAgainstReference(({ x }: { x: Tensor }) => ({ s: x.sum(1), t: x.sum(0) }), { x: spec([3, 0]) });
+  });
+  it('a long reduction (65536 elements)', async () => {
+    await checkAgainstReference(({ x }: { x: Tensor }) => x.sum(), { x: spec([256, 256]) }, { rtol: 1e-4, atol: 1e-3 });
+  });
+  it('property: random shapes and axes', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 4 }), fc.integer(), async (shape, seed) => {
+        const axes = shape.map((_, i) => i).filter((i) => (seed >> i) & 1);
+        await checkAgainstReference(({ x }: { x: Tensor }) => ({ s: x.exp().sum(axes), m: x.max(axes, true) }), { x: spec(shape) }, { seed, rtol: 1e-5, atol: 1e-5 });
+      }),
+      { numRuns: 20 },
+    );
+  });
+});
+
+describe('views', () => {
+  it('reshape, permute, transpose, unsqueeze, squeeze, flatten', async () => {
+    await checkAgainstReference(
+      ({ x }: { x: Tensor }) => ({
+        r: x.reshape([6, 5, 2]),
+        p: x.permute([2, 0, 1]),
+        t: x.transpose(0, 2).reshape([-1, 3]),
+        u: x.unsqueeze(1).squeeze(1).flatten(1),
+        pp: x.permute([1, 2, 0]).permute([2, 0, 1]).add(1),
+      }),
+      { x: spec([3, 4, 5]) },
+    );
+  });
+  it('broadcastTo and expand of size-1 axes', async () => {
+    await checkAgainstReference(({ x }: { x: Tensor }) => x.broadcastTo([2, 4, 3, 5]).mul(2), { x: spec([4, 1, 5]) });
+  });
+  it('slices with steps, negative steps, negative indices and integer indices', async () => {
+    await checkAgainstReference(
+      ({ x }: { x: Tensor }) => ({
+        a: x.slice([[1, 5, 2], null, [-3, null]]),
+        b: x.slice([[null, null, -1], 2]),
+        c: x.slice([-1, [1, -1], [null, null, -2]]),
+        empty: x.slice([[3, 3]]),
+      }),
+      { x: spec([6, 5, 7]) },
+    );
+  });
+  it('pad with values and crops by negative pads', async () => {
+    await checkAgainstReference(
+      ({ x }: { x: Tensor }) => ({ a: x.pad([[1, 2], [0, 3]], -1.5), b: x.pad([[-1, 1], [2, -2]]), c: x.pad([[3, 0], [0, 0]]).exp() }),
+      { x: spec([4, 5]) },
+    );
+  });
+  it('concat and split on every axis, with empty parts', async () => {
+    await checkAgainstReference(
+      ({ a, b, c }: { a: Tensor; b: Tensor; c: Tensor }) => {
+        const [p, q, r] = split(concat([a, b, c], 1), [2, 3, 4], 1);
+        return { cat0: concat([a.slice([null, [0, 2]]), b.slice([null, [0, 2]])], 0), p, q: q.mul(2), r: concat([r, a.slice([null, [0, 0]])], 1), s: split(a, 2, 0)[1] };
+      },
+      { a: spec([3, 2]), b: spec([3, 3]), c: spec([3, 4]) },
+    );
+  });
+  it('views compose with elementwise ops in one kernel', async () => {
+    await checkAgainstReference(
+      ({ x, y }: { x: Tensor; y: Tensor }) => x.transpose().slice([[0, 4]]).add(y.reshape([4, 1])).pad([[1, 0], [0, 0]]).exp(),
+      { x: spec([6, 4]), y: spec([2, 2]) },
+      { gen: uniform(-1, 1) },
+    );
+  });
+});

@@ -1,0 +1,111 @@
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import { spec } from '../compiler/trace';
+import type { Tensor } from '../dsl/tensor';
+import { matmul } from '../dsl/tensor';
+import { conv1d, conv2d, embedding, scatterAdd, randomUniform, randomNormal, randomBits, dropout, avgPool1d } from '../dsl/ops';
+import { checkAgainstReference, ints, uniform } from './helpers/check';
+import { compile } from '../runtime/compile';
+import { BACKEND } from './helpers/check';
+
+describe('matmul', () => {
+  it('odd sizes, not multiples of the 4x4 block', async () => {
+    await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => a.matmul(b), { a: spec([7, 13]), b: spec([13, 5]) }, { rtol: 1e-5, atol: 1e-5 });
+  });
+  it('batched with broadcast batch dims, vectors, transposed operands', async () => {
+    await checkAgainstReference(
+      ({ a, b, v }: { a: Tensor; b: Tensor; v: Tensor }) => ({
+        bb: matmul(a, b),
+        vec: matmul(v, b.slice([0])),
+        mv: matmul(a.slice([0, 0]), v),
+        tt: matmul(a.transpose(), a),
+      }),
+      { a: spec([3, 1, 6, 9]), b: spec([2, 9, 4]), v: spec([9]) },
+      { rtol: 1e-5, atol: 1e-5 },
+    );
+  });
+  it('empty inner and outer dims', async () => {
+    await checkAgainstReference(({ a, b, c }: { a: Tensor; b: Tensor; c: Tensor }) => ({ k0: a.matmul(b), m0: c.matmul(a) }), { a: spec([3, 0]), b: spec([0, 4]), c: spec([0, 3]) });
+  });
+  it('property: random shapes', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 19 }), fc.integer({ min: 1, max: 19 }), fc.integer({ min: 1, max: 19 }), fc.integer({ min: 1, max: 3 }), async (m, k, n, b) => {
+        await checkAgainstReference(({ x, y }: { x: Tensor; y: Tensor }) => x.matmul(y), { x: spec([b, m, k]), y: spec([b, k, n]) }, { rtol: 1e-5, atol: 1e-5 });
+      }),
+      { numRuns: 15 },
+    );
+  });
+  it('a large product (300 x 257 x 129)', async () => {
+    await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => a.matmul(b), { a: spec([300, 257]), b: spec([257, 129]) }, { rtol: 1e-4, atol: 1e-4 });
+  });
+});
+
+describe('convolution', () => {
+  it('conv1d with stride, padding, dilation (the Whisper stem shape)', async () => {
+    await checkAgainstReference(
+      ({ x, w1, b1, w2 }: { x: Tensor; w1: Tensor; b1: Tensor; w2: Tensor }) => {
+        const h = conv1d(x, w1, b1, { padding: 1 });
+        return { h, s2: conv1d(h, w2, undefined, { stride: 2, padding: 1 }), dil: conv1d(x, w1, undefined, { dilation: 2, padding: [3, 0] }) };
+      },
+      { x: spec([2, 5, 17]), w1: spec([6, 5, 3]), b1: spec([6]), w2: spec([4, 6, 3]) },
+      { rtol: 1e-5, atol: 1e-5 },
+    );
+  });
+  it('conv2d with groups, asymmetric stride and padding', async () => {
+    await checkAgainstReference(
+      ({ x, w, dw }: { x: Tensor; w: Tensor; dw: Tensor }) => ({
+        g: conv2d(x, w, undefined, { stride: [2, 1], padding: [1, [0, 2]], groups: 2 }),
+        depthwise: conv2d(x, dw, undefined, { padding: 1, groups: 4 }),
+      }),
+      { x: spec([2, 4, 9, 7]), w: spec([6, 2, 3, 2]), dw: spec([4, 1, 3, 3]) },
+      { rtol: 1e-5, atol: 1e-5 },
+    );
+  });
+  it('patch embedding (kernel = stride, as SigLIP and Swin)', async () => {
+    await checkAgainstReference(({ x, w, b }: { x: Tensor; w: Tensor; b: Tensor }) => conv2d(x, w, b, { stride: 4 }), { x: spec([1, 3, 16, 12]), w: spec([8, 3, 4, 4]), b: spec([8]) }, { rtol: 1e-5, atol: 1e-5 });
+  });
+  it('avg_pool1d with kernel 3, stride 3 and with padding', async () => {
+    await checkAgainstReference(({ x }: { x: Tensor }) => ({ a: avgPool1d(x, 3), b: avgPool1d(x, 3, 2, 1) }), { x: spec([2, 3, 11]) });
+  });
+});
+
+describe('gather, embedding, scatter-add', () => {
+  it('take along every axis with multi-dim indices', async () => {
+    await checkAgainstReference(
+      ({ x, i }: { x: Tensor; i: Tensor<[2, 3], 'i32'> }) => ({ a0: x.take(i, 0), a1: x.take(i, 1).mul(2), a2: x.take(i, -1) }),
+      { x: spec([4, 5, 6]), i: spec([2, 3], 'i32') },
+      { gen: { i: ints(0, 4) } },
+    );
+  });
+  it('embedding lookup', async () => {
+    await checkAgainstReference(({ t, ids }: { t: Tensor; ids: Tensor }) => embedding(t, ids), { t: spec([11, 8]), ids: spec([3, 5], 'i32') }, { gen: { ids: ints(0, 11) } });
+  });
+  it('scatter-add accumulates repeated indices', async () => {
+    await checkAgainstReference(
+      ({ u, i }: { u: Tensor; i: Tensor }) => ({ s0: scatterAdd(u, i, 0, 7), s1: scatterAdd(u.transpose(), i, 1, 5) }),
+      { u: spec([6, 4]), i: spec([6], 'i32') },
+      { values: { i: [0, 3, 3, 1, 0, 3] } },
+    );
+  });
+});
+
+describe('counter-based random numbers', () => {
+  it('uniform, normal and bits are the same stream on the device and the reference', async () => {
+    await checkAgainstReference(
+      ({ key }: { key: Tensor }) => ({ u: randomUniform(key, [33, 7]), n: randomNormal(key, [1000], 'f32', 5), b: randomBits(key, [64]), d: dropout(randomUniform(key, [50]).add(1), key, 0.3, 100) }),
+      { key: spec([2], 'u32') },
+      { values: { key: [12345, 678] }, rtol: 1e-5, atol: 2e-5 },
+    );
+  });
+  it('different keys give different streams, a key the same one twice', async () => {
+    const exe = await compile(({ key }: { key: Tensor }) => randomUniform(key, [256]), { key: spec([2], 'u32') }, { backend: BACKEND });
+    const a = (await exe.run({ key: [1, 2] }))[''].data;
+    const b = (await exe.run({ key: [1, 3] }))[''].data;
+    const c = (await exe.run({ key: [1, 2] }))[''].data;
+    expect(Array.from(a)).toEqual(Array.from(c));
+    expect(Array.from(a)).not.toEqual(Array.from(b));
+    const mean = a.reduce((s, v) => s + v, 0) / a.length;
+    expect(Math.abs(mean - 0.5)).toBeLessThan(0.08);
+  });
+  void uniform;
+});

@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+// One worker process runs every file: the WebGPU device, its pipeline cache and Mesa's shader
+// cache are shared, and two processes would fight over the 2 cores the software adapter uses.
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'forks',
+    maxWorkers: 1,
+    fileParallelism: false,
+    isolate: false,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    reporters: ['default'],
+  },
+});
