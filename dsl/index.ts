@@ -1,6 +1,7 @@
 /** The public DSL: typed tensors, ops, composites, specs and compile. */
 export * from './tensor';
 export * from './ops';
+export { iota } from './tensor';
 export * from '../compiler/composites';
 export { spec } from '../compiler/trace';
 export type { TensorSpec, SpecTree, TensorsOf } from '../compiler/trace';

@@ -6,7 +6,7 @@
 import type { Graph } from '../compiler/ir';
 import { numel } from '../compiler/ir';
 import { trace } from '../compiler/trace';
-import type { SpecTree, TensorsOf } from '../compiler/trace';
+import type { SpecTree } from '../compiler/trace';
 import { optimize } from '../compiler/passes';
 import { printGraph } from '../compiler/dump';
 import type { BackendName, GpuBackendName } from './gpu';
@@ -15,7 +15,7 @@ import type { Executable } from './executable';
 import { compileGraph } from './executable';
 import { evaluate } from './reference';
 import type { HostTensor } from './host';
-import { InputError, checkInput, toHost } from './host';
+import { InputError, checkInput, flattenInputs, toHost } from './host';
 
 export interface CompileOptions {
   readonly backend?: BackendName;
@@ -28,8 +28,10 @@ export interface CompileOptions {
 const cache = new Map<string, Promise<Executable>>();
 const CACHE_LIMIT = 256;
 
-export async function compile<T extends SpecTree>(fn: (args: TensorsOf<T>) => unknown, specs: T, options: CompileOptions = {}): Promise<Executable> {
-  const traced = trace(fn as unknown as (args: unknown) => unknown, specs as SpecTree, options.dims);
+/** `fn` receives a tree of tensors shaped like `specs` (annotate its argument to type the shapes). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function compile(fn: (args: any) => unknown, specs: SpecTree, options: CompileOptions = {}): Promise<Executable> {
+  const traced = trace(fn, specs, options.dims);
   const graph = options.optimize === false ? traced.graph : optimize(traced.graph);
   return compileTraced(graph, traced.inputs, options.backend ?? defaultBackend());
 }
@@ -55,7 +57,8 @@ export function referenceExecutable(graph: Graph, inputs: Executable['inputs']):
     outputs,
     kernels: [],
     stats: { kernels: 0, distinctShaders: 0, plannedBytes: 0, naiveBytes: 0 },
-    async run(values, options) {
+    async run(tree, options) {
+      const values = flattenInputs(tree);
       const bound = new Map<string, ArrayLike<number>>();
       for (const i of inputs) {
         if (!(i.name in values)) throw new InputError(`missing input '${i.name}' (${i.dtype}[${i.shape.join(', ')}])`);

@@ -13,7 +13,7 @@ import type { Gpu } from './gpu';
 import { DeviceError } from './gpu';
 import { awaitGpu } from './poll';
 import type { HostData, HostTensor } from './host';
-import { InputError, checkInput, fromDeviceBytes, toDeviceBytes } from './host';
+import { InputError, checkInput, flattenInputs, fromDeviceBytes, toDeviceBytes } from './host';
 import { planBuffers } from './memory';
 
 export interface RunOptions {
@@ -132,8 +132,9 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
     outputs: outputs.map(({ name, shape, dtype }) => ({ name, shape, dtype })),
     kernels,
     stats: { kernels: kernels.length, distinctShaders: new Set(kernels.map((k) => k.wgsl)).size, plannedBytes: plan.plannedBytes, naiveBytes: plan.naiveBytes },
-    async run(values, options) {
+    async run(tree, options) {
       if (disposed) throw new Error('executable was disposed');
+      const values = flattenInputs(tree);
       for (const [name, n] of inputByName) {
         if (!(name in values)) throw new InputError(`missing input '${name}' (${n.type.dtype}[${n.type.shape.join(', ')}])`);
         if (!plan.slotOf.has(n.id)) continue;

@@ -84,3 +84,16 @@ export function fromDeviceBytes(bytes: ArrayBuffer, n: number, dtype: DType): Ho
       return Uint8Array.from(new Uint32Array(bytes, 0, n), (v) => (v ? 1 : 0));
   }
 }
+
+const isLeafValue = (v: unknown) =>
+  typeof v === 'number' || Array.isArray(v) || ArrayBuffer.isView(v) || (typeof v === 'object' && v !== null && 'data' in v && 'shape' in v);
+
+/** Accepts inputs as a tree (e.g. { params: {...}, x }) and names leaves by dotted paths. */
+export function flattenInputs(values: Readonly<Record<string, unknown>>, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
+  for (const [k, v] of Object.entries(values)) {
+    const name = prefix ? `${prefix}.${k}` : k;
+    if (isLeafValue(v) || v === undefined || v === null) out[name] = v;
+    else flattenInputs(v as Record<string, unknown>, name, out);
+  }
+  return out;
+}
