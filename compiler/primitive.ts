@@ -4,6 +4,7 @@
  */
 import type { Attrs, DType, Node, TensorType } from './ir';
 import { ShapeError, fmtType, makeNode } from './ir';
+import type { Tensor } from '../dsl/tensor';
 
 /** A tensor on the reference interpreter: values in float64, row-major. */
 export interface RefTensor {
@@ -60,15 +61,19 @@ export interface KernelSource {
   readonly helpers?: readonly (readonly [string, string])[];
 }
 
-/** VJP rule: cotangent of the output -> cotangents of each input (undefined: no gradient). */
-export type VjpRule = (ct: Node, primals: readonly Node[], out: Node, attrs: Attrs) => readonly (Node | undefined)[];
+/**
+ * VJP rule: cotangent of the output -> cotangents of each input (undefined: zero / none).
+ * Written with DSL tensors, so backward passes are ordinary graphs (and differentiable again).
+ */
+export type VjpRule = (ct: Tensor, primals: readonly Tensor[], out: Tensor, attrs: Attrs) => readonly (Tensor | undefined)[];
 
 export interface Primitive {
   readonly name: string;
   readonly infer: (inputs: readonly TensorType[], attrs: Attrs) => TensorType;
   readonly reference: (inputs: readonly RefTensor[], attrs: Attrs, out: TensorType) => Float64Array;
   readonly emission: Emission;
-  vjp?: VjpRule;
+  /** absent: the primitive has no gradient (integer outputs, random numbers, constants) */
+  readonly vjp?: VjpRule;
 }
 
 const table = new Map<string, Primitive>();

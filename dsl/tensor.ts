@@ -366,3 +366,13 @@ export function constant<D extends DType = 'f32'>(data: ArrayLike<number>, shape
 }
 
 export type { Dim, Shape };
+
+/** scatter_add as a tensor op (the transpose of take); dsl/ops.ts exposes it as scatterAdd. */
+export function scatterAddT(updates: Tensor, indices: Tensor, axis: number, size: number): Tensor {
+  return wrap(apply('scatter_add', [updates.node, indices.node], { axis, size }));
+}
+
+/** Blocks gradients: identity forward, zero cotangent backward. */
+export function stopGradient<S extends Shape, D extends DType>(x: Tensor<S, D>): Tensor<S, D> {
+  return wrap(apply('stop_gradient', [x.node]));
+}

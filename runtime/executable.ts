@@ -92,8 +92,7 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
 
   // buffers: inputs and constants get their own; intermediates share by liveness
   const inputNodes = g.inputs;
-  const outputIds = new Set(g.outputs.map(([, n]) => n.id));
-  const plan = planBuffers(kernels, inputNodes, outputIds, bytesOf);
+  const plan = planBuffers(kernels, inputNodes, g.outputs.map(([, n]) => n), bytesOf);
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
   const buffers = plan.slots.map((size, i) => device.createBuffer({ size, usage, label: `slot${i}` }));
   const bufferOf = (n: Node): GPUBuffer => {

@@ -13,7 +13,8 @@ export interface BufferPlan {
   readonly naiveBytes: number;
 }
 
-export function planBuffers(kernels: readonly EmittedKernel[], inputs: readonly Node[], outputIds: ReadonlySet<number>, bytesOf: (n: Node) => number): BufferPlan {
+export function planBuffers(kernels: readonly EmittedKernel[], inputs: readonly Node[], outputs: readonly Node[], bytesOf: (n: Node) => number): BufferPlan {
+  const outputIds = new Set(outputs.map((n) => n.id));
   const slots: number[] = [];
   const slotOf = new Map<number, number>();
   const pinned = new Set<number>();
@@ -29,6 +30,7 @@ export function planBuffers(kernels: readonly EmittedKernel[], inputs: readonly 
   // graph inputs, constants and outputs that no kernel computes keep their own buffers
   for (const n of inputs) if (lastUse.has(n.id) || outputIds.has(n.id)) fixed(n);
   for (const k of kernels) for (const r of k.reads) if (!computed.has(r.id)) fixed(r);
+  for (const n of outputs) if (!computed.has(n.id)) fixed(n);
   let naive = slots.reduce((a, b) => a + b, 0);
   const free: number[] = [];
   kernels.forEach((k, i) => {

@@ -24,6 +24,8 @@ export const RULES: Record<string, Rule> = {
     return apply('permute', [n.inputs[0].inputs[0]], { perm: outer.map((p) => inner[p]) });
   },
   'expand(x) -> x': (n) => (n.op === 'expand' && sameShape(n.type.shape, n.inputs[0].type.shape) ? n.inputs[0] : undefined),
+  // gradients are built at trace time; after that a stop_gradient is the identity
+  'stop_gradient(x) -> x': (n) => (n.op === 'stop_gradient' ? n.inputs[0] : undefined),
   'cast(x: d, d) -> x': (n) => (n.op === 'cast' && n.inputs[0].type.dtype === n.type.dtype ? n.inputs[0] : undefined),
   // views of fills are fills
   'view(fill) -> fill': (n) => (['reshape', 'permute', 'expand', 'slice'].includes(n.op) && n.inputs[0].op === 'fill' ? fillLike(n, n.inputs[0].attrs.value as number) : undefined),

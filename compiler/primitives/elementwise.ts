@@ -5,6 +5,10 @@ import { definePrimitive, shapeError } from '../primitive';
 import type { FuseCtx, RefTensor } from '../primitive';
 import { coerce, convert, valueType, wgslLiteral } from '../dtype';
 import { WGSL_ERF, WGSL_TANH, erf } from '../numerics';
+import type { VjpRule } from '../primitive';
+import { where } from '../../dsl/tensor';
+import type { Tensor } from '../../dsl/tensor';
+import type { Shape } from '../../dsl/shape-types';
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
@@ -29,23 +33,27 @@ interface UnarySpec {
   dtypes: DTypeClass;
   ref: (x: number) => number;
   wgsl: (x: string, d: DType, ctx: FuseCtx) => string;
+  /** d out / d x, as a tensor expression of the input and the output */
+  grad?: (x: Tensor, out: Tensor) => Tensor;
 }
+
+const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
 
 const lit = (v: number, d: DType) => wgslLiteral(v, d);
 
 const UNARY: Record<string, UnarySpec> = {
-  neg: { dtypes: 'signed', ref: (x) => -x, wgsl: (x) => `(-${x})` },
-  abs: { dtypes: 'numeric', ref: Math.abs, wgsl: (x) => `abs(${x})` },
-  exp: { dtypes: 'float', ref: Math.exp, wgsl: (x) => `exp(${x})` },
-  log: { dtypes: 'float', ref: Math.log, wgsl: (x) => `log(${x})` },
-  sqrt: { dtypes: 'float', ref: Math.sqrt, wgsl: (x) => `sqrt(${x})` },
-  rsqrt: { dtypes: 'float', ref: (x) => 1 / Math.sqrt(x), wgsl: (x) => `inverseSqrt(${x})` },
-  sin: { dtypes: 'float', ref: Math.sin, wgsl: (x) => `sin(${x})` },
-  cos: { dtypes: 'float', ref: Math.cos, wgsl: (x) => `cos(${x})` },
-  tanh: { dtypes: 'float', ref: Math.tanh, wgsl: (x, _d, c) => (c.require('tanh_safe', WGSL_TANH), `tanh_safe(${x})`) },
-  erf: { dtypes: 'float', ref: erf, wgsl: (x, _d, c) => (c.require('erf_f32', WGSL_ERF), `erf_f32(${x})`) },
-  sigmoid: { dtypes: 'float', ref: (x) => 1 / (1 + Math.exp(-x)), wgsl: (x) => `(1.0 / (1.0 + exp(-${x})))` },
-  reciprocal: { dtypes: 'float', ref: (x) => 1 / x, wgsl: (x) => `(1.0 / ${x})` },
+  neg: { dtypes: 'signed', ref: (x) => -x, wgsl: (x) => `(-${x})`, grad: (x) => x.mul(0).sub(1) },
+  abs: { dtypes: 'numeric', ref: Math.abs, wgsl: (x) => `abs(${x})`, grad: (x) => x.sign() },
+  exp: { dtypes: 'float', ref: Math.exp, wgsl: (x) => `exp(${x})`, grad: (_x, y) => y },
+  log: { dtypes: 'float', ref: Math.log, wgsl: (x) => `log(${x})`, grad: (x) => x.reciprocal() },
+  sqrt: { dtypes: 'float', ref: Math.sqrt, wgsl: (x) => `sqrt(${x})`, grad: (_x, y) => y.reciprocal().mul(0.5) },
+  rsqrt: { dtypes: 'float', ref: (x) => 1 / Math.sqrt(x), wgsl: (x) => `inverseSqrt(${x})`, grad: (_x, y) => y.mul(y).mul(y).mul(-0.5) },
+  sin: { dtypes: 'float', ref: Math.sin, wgsl: (x) => `sin(${x})`, grad: (x) => x.cos() },
+  cos: { dtypes: 'float', ref: Math.cos, wgsl: (x) => `cos(${x})`, grad: (x) => x.sin().neg() },
+  tanh: { dtypes: 'float', ref: Math.tanh, wgsl: (x, _d, c) => (c.require('tanh_safe', WGSL_TANH), `tanh_safe(${x})`), grad: (_x, y) => y.mul(y).neg().add(1) },
+  erf: { dtypes: 'float', ref: erf, wgsl: (x, _d, c) => (c.require('erf_f32', WGSL_ERF), `erf_f32(${x})`), grad: (x) => x.mul(x).neg().exp().mul(TWO_OVER_SQRT_PI) },
+  sigmoid: { dtypes: 'float', ref: (x) => 1 / (1 + Math.exp(-x)), wgsl: (x) => `(1.0 / (1.0 + exp(-${x})))`, grad: (_x, y) => y.mul(y.neg().add(1)) },
+  reciprocal: { dtypes: 'float', ref: (x) => 1 / x, wgsl: (x) => `(1.0 / ${x})`, grad: (_x, y) => y.mul(y).neg() },
   floor: { dtypes: 'float', ref: Math.floor, wgsl: (x) => `floor(${x})` },
   ceil: { dtypes: 'float', ref: Math.ceil, wgsl: (x) => `ceil(${x})` },
   sign: { dtypes: 'signed', ref: (x) => (Number.isNaN(x) ? x : Math.sign(x) + 0), wgsl: (x) => `sign(${x})` },
@@ -61,6 +69,7 @@ for (const [name, spec] of Object.entries(UNARY)) {
     },
     reference: (ins, _a, out) => mapRef(ins, out, spec.ref),
     emission: { kind: 'fusable', emit: (ctx, idx) => spec.wgsl(ctx.load(0, idx), ctx.out.dtype, ctx) },
+    vjp: spec.grad ? (ct, [x], out) => [isFloat(x.dtype) ? ct.mul(spec.grad!(x, out)) : undefined] : undefined,
   });
 }
 void lit;
@@ -77,6 +86,7 @@ const POW_SAFE = `fn pow_safe(x: f32, y: f32) -> f32 {
 interface BinarySpec {
   dtypes: DTypeClass;
   bool?: boolean; // result is bool
+  vjp?: VjpRule;
   ref: (a: number, b: number, d: DType) => number;
   wgsl: (a: string, b: string, d: DType, ctx: FuseCtx) => string;
 }
@@ -88,14 +98,29 @@ const intDiv = (a: number, b: number, d: DType) => {
 };
 const wrapMul = (a: number, b: number, d: DType) => (d === 'i32' ? Math.imul(a, b) : d === 'u32' ? Math.imul(a, b) >>> 0 : a * b);
 
+/** Ties share the gradient equally, as PyTorch's maximum/minimum do. */
+function minMaxVjp(ct: Tensor, a: Tensor, b: Tensor, wins: 'gt' | 'lt'): Tensor[] {
+  const half = ct.mul(0.5);
+  const tie = a.eq(b);
+  const aWins = wins === 'gt' ? a.gt(b) : a.lt(b);
+  const bWins = wins === 'gt' ? b.gt(a) : b.lt(a);
+  return [where(tie, half, where(aWins, ct, 0)), where(tie, half, where(bWins, ct, 0))];
+}
+
 const BINARY: Record<string, BinarySpec> = {
-  add: { dtypes: 'numeric', ref: (a, b) => a + b, wgsl: (a, b) => `(${a} + ${b})` },
-  sub: { dtypes: 'numeric', ref: (a, b) => a - b, wgsl: (a, b) => `(${a} - ${b})` },
-  mul: { dtypes: 'numeric', ref: wrapMul, wgsl: (a, b) => `(${a} * ${b})` },
-  div: { dtypes: 'numeric', ref: (a, b, d) => (isFloat(d) ? a / b : intDiv(a, b, d)), wgsl: (a, b) => `(${a} / ${b})` },
-  pow: { dtypes: 'float', ref: (a, b) => Math.pow(a, b), wgsl: (a, b, _d, c) => (c.require('pow_safe', POW_SAFE), `pow_safe(${a}, ${b})`) },
-  max: { dtypes: 'numeric', ref: (a, b) => Math.max(a, b), wgsl: (a, b) => `max(${a}, ${b})` },
-  min: { dtypes: 'numeric', ref: (a, b) => Math.min(a, b), wgsl: (a, b) => `min(${a}, ${b})` },
+  add: { dtypes: 'numeric', ref: (a, b) => a + b, wgsl: (a, b) => `(${a} + ${b})`, vjp: (ct) => [ct, ct] },
+  sub: { dtypes: 'numeric', ref: (a, b) => a - b, wgsl: (a, b) => `(${a} - ${b})`, vjp: (ct) => [ct, ct.neg()] },
+  mul: { dtypes: 'numeric', ref: wrapMul, wgsl: (a, b) => `(${a} * ${b})`, vjp: (ct, [a, b]) => [ct.mul(b), ct.mul(a)] },
+  div: { dtypes: 'numeric', ref: (a, b, d) => (isFloat(d) ? a / b : intDiv(a, b, d)), wgsl: (a, b) => `(${a} / ${b})`, vjp: (ct, [, b], out) => [ct.div(b), ct.mul(out).div(b).neg()] },
+  pow: {
+    dtypes: 'float',
+    ref: (a, b) => Math.pow(a, b),
+    wgsl: (a, b, _d, c) => (c.require('pow_safe', POW_SAFE), `pow_safe(${a}, ${b})`),
+    // d/db = out * log(a) is taken as 0 where a <= 0 (as PyTorch does for a == 0)
+    vjp: (ct, [a, b], out) => [ct.mul(b).mul(a.pow(b.sub(1))), where(a.gt(0), ct.mul(out).mul(a.log()), 0)],
+  },
+  max: { dtypes: 'numeric', ref: (a, b) => Math.max(a, b), wgsl: (a, b) => `max(${a}, ${b})`, vjp: (ct, [a, b]) => minMaxVjp(ct, a, b, 'gt') },
+  min: { dtypes: 'numeric', ref: (a, b) => Math.min(a, b), wgsl: (a, b) => `min(${a}, ${b})`, vjp: (ct, [a, b]) => minMaxVjp(ct, a, b, 'lt') },
   eq: { dtypes: 'any', bool: true, ref: (a, b) => +(a === b), wgsl: (a, b) => `(${a} == ${b})` },
   ne: { dtypes: 'any', bool: true, ref: (a, b) => +(a !== b), wgsl: (a, b) => `(${a} != ${b})` },
   lt: { dtypes: 'numeric', bool: true, ref: (a, b) => +(a < b), wgsl: (a, b) => `(${a} < ${b})` },
@@ -120,6 +145,7 @@ for (const [name, spec] of Object.entries(BINARY)) {
       return mapRef(ins, out, (a, b) => spec.ref(a, b, d));
     },
     emission: { kind: 'fusable', emit: (ctx, idx) => spec.wgsl(ctx.load(0, idx), ctx.load(1, idx), ctx.inputs[0].dtype, ctx) },
+    vjp: spec.vjp && ((ct, ins, out, attrs) => (isFloat(ins[0].dtype) ? spec.vjp!(ct, ins, out, attrs) : [undefined, undefined])),
   });
 }
 
@@ -134,6 +160,7 @@ definePrimitive({
   },
   reference: (ins, _a, out) => mapRef(ins, out, (c, a, b) => (c ? a : b)),
   emission: { kind: 'fusable', emit: (ctx, idx) => `select(${ctx.load(2, idx)}, ${ctx.load(1, idx)}, ${ctx.load(0, idx)})` },
+  vjp: (ct, [c, a]) => (isFloat(a.dtype) ? [undefined, where(c as Tensor<Shape, 'bool'>, ct, 0), where(c as Tensor<Shape, 'bool'>, 0, ct)] : []),
 });
 
 export function castExpr(x: string, from: DType, to: DType): string {
@@ -157,8 +184,18 @@ definePrimitive({
     return r;
   },
   emission: { kind: 'fusable', emit: (ctx, idx, attrs) => castExpr(ctx.load(0, idx), ctx.inputs[0].dtype, attrs.dtype as DType) },
+  vjp: (ct, [x]) => [isFloat(x.dtype) && isFloat(ct.dtype) ? ct.cast(x.dtype) : undefined],
 });
 
 export const UNARY_OPS = Object.keys(UNARY);
 export const BINARY_OPS = Object.keys(BINARY);
 void fmtType;
+
+// ---------------------------------------------------------------- stop_gradient
+definePrimitive({
+  name: 'stop_gradient',
+  infer: ([x]) => x,
+  reference: ([x]) => Float64Array.from(x.data),
+  emission: { kind: 'fusable', emit: (ctx, idx) => ctx.load(0, idx) },
+  vjp: () => [undefined],
+});

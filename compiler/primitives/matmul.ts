@@ -2,6 +2,11 @@
 import { fmtShape, isFloat, numel } from '../ir';
 import { definePrimitive, shapeError } from '../primitive';
 import { coerce } from '../dtype';
+import { apply } from '../primitive';
+import { wrap } from '../../dsl/tensor';
+import type { Tensor } from '../../dsl/tensor';
+
+const mm = (a: Tensor, b: Tensor, ta: boolean, tb: boolean): Tensor => wrap(apply('matmul', [a.node, b.node], { ta, tb }));
 
 /** Rows/cols of an operand as stored: with `t` the last two axes are swapped. */
 const dims = (shape: readonly number[], t: boolean) => {
@@ -75,5 +80,12 @@ definePrimitive({
     .join('\n  ')}`;
       return { code, workgroupSize: 64, invocations: M === 0 || N === 0 ? 0 : batches * bm * bn };
     },
+  },
+  // C = op(A) op(B): each gradient is one more matmul with the transposes folded into flags
+  vjp: (ct, [a, b], _o, attrs) => {
+    const [ta, tb] = [!!attrs.ta, !!attrs.tb];
+    const da = ta ? mm(b, ct, tb, true) : mm(ct, b, false, !tb);
+    const db = tb ? mm(ct, a, true, ta) : mm(a, ct, !ta, false);
+    return [da, db];
   },
 });

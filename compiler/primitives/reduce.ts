@@ -3,6 +3,7 @@ import type { Attrs, TensorType } from '../ir';
 import { numel, stridesOf } from '../ir';
 import { definePrimitive, shapeError } from '../primitive';
 import { coerce } from '../dtype';
+import type { VjpRule } from '../primitive';
 
 export type Combine = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
 
@@ -47,6 +48,14 @@ function reduceRef(x: { type: TensorType; data: Float64Array }, out: TensorType,
   return res.map((v) => coerce(v, out.dtype));
 }
 
+const sumVjp: VjpRule = (ct, [x]) => [x.dtype === 'f32' || x.dtype === 'f16' ? ct.broadcastTo(x.shape) : undefined];
+/** The cotangent is shared equally by the elements that attain the extreme (as PyTorch's amax). */
+const extremeVjp: VjpRule = (ct, [x], out, attrs) => {
+  if (x.dtype !== 'f32' && x.dtype !== 'f16') return [undefined];
+  const hit = x.eq(out.broadcastTo(x.shape)).cast(x.dtype);
+  return [ct.div(hit.sum(attrs.axes as number[], true)).broadcastTo(x.shape).mul(hit)];
+};
+
 for (const combine of ['sum', 'max', 'min'] as const) {
   const name = `reduce_${combine}`;
   definePrimitive({
@@ -54,6 +63,7 @@ for (const combine of ['sum', 'max', 'min'] as const) {
     infer: ([x], attrs) => inferReduce(name, x, attrs),
     reference: ([x], attrs, out) => reduceRef(x, out, combine, attrs.axes as number[]),
     emission: { kind: 'reduce', combine },
+    vjp: combine === 'sum' ? sumVjp : extremeVjp,
   });
 }
 

@@ -6,6 +6,8 @@
 import { isInt, numel, stridesOf } from '../ir';
 import { definePrimitive, shapeError } from '../primitive';
 import { coerce } from '../dtype';
+import { apply } from '../primitive';
+import { wrap } from '../../dsl/tensor';
 
 definePrimitive({
   name: 'scatter_add',
@@ -58,4 +60,5 @@ definePrimitive({
       return { code, workgroupSize: 64, invocations: numel(k.out.shape) };
     },
   },
+  vjp: (ct, [u, ix], _o, attrs) => [u.dtype === 'f32' || u.dtype === 'f16' ? wrap(apply('gather', [ct.node, ix.node], { axis: attrs.axis })) : undefined, undefined],
 });

@@ -8,6 +8,11 @@ import { fmtShape, isInt, numel, stridesOf } from '../ir';
 import { definePrimitive, shapeError } from '../primitive';
 import type { RefTensor } from '../primitive';
 import { coerce, wgslLiteral } from '../dtype';
+import { apply } from '../primitive';
+import { concat, scatterAddT, wrap } from '../../dsl/tensor';
+import type { Tensor } from '../../dsl/tensor';
+
+const view = (op: string, x: Tensor, attrs: Attrs): Tensor => wrap(apply(op, [x.node], attrs));
 
 /** Reference helper: builds the output by mapping each output multi-index to a value. */
 function gatherRef(out: TensorType, value: (idx: number[]) => number): Float64Array {
@@ -52,6 +57,7 @@ definePrimitive({
       return ctx.load(0, inShape.map((s, d) => (s === 1 ? '0' : d === 0 ? `(${lin} / ${inStr[d]})` : `((${lin} / ${inStr[d]}) % ${s})`)));
     },
   },
+  vjp: (ct, [x]) => [ct.reshape(x.shape)],
 });
 
 // ---------------------------------------------------------------- permute
@@ -81,6 +87,12 @@ definePrimitive({
       return ctx.load(0, src);
     },
   },
+  vjp: (ct, _x, _o, attrs) => {
+    const p = nums(attrs, 'perm');
+    const inv = new Array<number>(p.length);
+    p.forEach((from, d) => (inv[from] = d));
+    return [ct.permute(inv)];
+  },
 });
 
 // ---------------------------------------------------------------- expand (broadcast size-1 dims)
@@ -98,6 +110,10 @@ definePrimitive({
     return gatherRef(out, (idx) => at(x, idx.map((v, d) => (s[d] === 1 ? 0 : v)), st));
   },
   emission: { kind: 'fusable', emit: (ctx, idx) => ctx.load(0, idx.map((e, d) => (ctx.inputs[0].shape[d] === 1 ? '0' : e))) },
+  vjp: (ct, [x]) => {
+    const axes = x.shape.flatMap((n, d) => (n === 1 && ct.shape[d] !== 1 ? [d] : []));
+    return [axes.length ? ct.sum(axes, true) : ct];
+  },
 });
 
 // ---------------------------------------------------------------- slice (python semantics, normalised by the DSL)
@@ -131,6 +147,44 @@ definePrimitive({
       return ctx.load(0, idx.map((e, d) => (start[d] === 0 && step[d] === 1 ? e : `(${start[d]} + ${e} * ${step[d]})`)));
     },
   },
+  vjp: (ct, [x], _o, attrs) => [view('unslice', ct, { ...attrs, shape: x.shape })],
+});
+
+// ---------------------------------------------------------------- unslice (the transpose of slice)
+/** Places x at the positions a slice with these attrs would read, zeros elsewhere. */
+definePrimitive({
+  name: 'unslice',
+  infer: ([x], attrs) => {
+    const [start, stop, step, shape] = [nums(attrs, 'start'), nums(attrs, 'stop'), nums(attrs, 'step'), nums(attrs, 'shape')];
+    if (shape.length !== x.shape.length || x.shape.some((n, d) => n !== sliceLength(start[d], stop[d], step[d]))) shapeError('unslice', `x does not fit the slice ${fmtShape(shape)}`, x);
+    return { shape, dtype: x.dtype };
+  },
+  reference: ([x], attrs, out) => {
+    const [start, step] = [nums(attrs, 'start'), nums(attrs, 'step')];
+    const st = stridesOf(x.type.shape);
+    return gatherRef(out, (idx) => {
+      const src = idx.map((v, d) => (v - start[d]) / step[d]);
+      return src.every((q, d) => Number.isInteger(q) && q >= 0 && q < x.type.shape[d]) ? at(x, src, st) : 0;
+    });
+  },
+  emission: {
+    kind: 'fusable',
+    emit: (ctx, idx, attrs) => {
+      const [start, step] = [nums(attrs, 'start'), nums(attrs, 'step')];
+      const inShape = ctx.inputs[0].shape;
+      const conds: string[] = [];
+      const src = idx.map((e, d) => {
+        if (start[d] === 0 && step[d] === 1 && inShape[d] === ctx.out.shape[d]) return e;
+        const rel = ctx.bind(`(${e} - ${start[d]})`, 'i32');
+        const q = ctx.bind(`(${rel} / ${step[d]})`, 'i32');
+        conds.push(`(${rel} % ${step[d]} == 0 && ${q} >= 0 && ${q} < ${inShape[d]})`);
+        return `clamp(${q}, 0, ${Math.max(0, inShape[d] - 1)})`;
+      });
+      const v = ctx.load(0, src);
+      return conds.length ? `select(${wgslLiteral(0, ctx.out.dtype)}, ${v}, ${conds.join(' && ')})` : v;
+    },
+  },
+  vjp: (ct, _x, _o, attrs) => [view('slice', ct, { start: attrs.start, stop: attrs.stop, step: attrs.step })],
 });
 
 // ---------------------------------------------------------------- pad (constant value)
@@ -166,6 +220,10 @@ definePrimitive({
       const v = ctx.load(0, src);
       return conds.length ? `select(${wgslLiteral(attrs.value as number, ctx.out.dtype)}, ${v}, ${conds.join(' && ')})` : v;
     },
+  },
+  vjp: (ct, [x], _o, attrs) => {
+    const lo = nums(attrs, 'lo');
+    return [view('slice', ct, { start: lo, stop: lo.map((l, d) => l + x.shape[d]), step: lo.map(() => 1) })];
   },
 });
 
@@ -216,6 +274,16 @@ definePrimitive({
       return expr;
     },
   },
+  vjp: (ct, xs, _o, attrs) => {
+    const axis = attrs.axis as number;
+    let off = 0;
+    return xs.map((x) => {
+      const n = x.shape[axis];
+      const start = ct.shape.map((_, d) => (d === axis ? off : 0));
+      off += n;
+      return view('slice', ct, { start, stop: ct.shape.map((c, d) => (d === axis ? start[d] + n : c)), step: ct.shape.map(() => 1) });
+    });
+  },
 });
 
 // ---------------------------------------------------------------- gather (take along an axis)
@@ -252,4 +320,5 @@ definePrimitive({
       return ctx.load(0, [...idx.slice(0, axis), ci, ...idx.slice(axis + r)]);
     },
   },
+  vjp: (ct, [x, ix], _o, attrs) => [scatterAddT(ct, ix, attrs.axis as number, x.shape[attrs.axis as number]), undefined],
 });
