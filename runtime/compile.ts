@@ -16,6 +16,7 @@ import { compileGraph } from './executable';
 import { evaluate } from './reference';
 import type { HostTensor } from './host';
 import { InputError, checkInput, flattenInputs, toHost } from './host';
+import { checkDeviceInput, hostTensor, isDeviceTensor } from './device-tensor';
 
 export interface CompileOptions {
   readonly backend?: BackendName;
@@ -23,6 +24,8 @@ export interface CompileOptions {
   readonly dims?: Readonly<Record<string, number>>;
   /** run the simplification passes (default true) */
   readonly optimize?: boolean;
+  /** inputs always given as device tensors (weights, optimizer state): no buffer of their own */
+  readonly external?: (name: string) => boolean;
 }
 
 const cache = new Map<string, Promise<Executable>>();
@@ -33,16 +36,17 @@ const CACHE_LIMIT = 256;
 export async function compile(fn: (args: any) => unknown, specs: SpecTree, options: CompileOptions = {}): Promise<Executable> {
   const traced = trace(fn, specs, options.dims);
   const graph = options.optimize === false ? traced.graph : optimize(traced.graph);
-  return compileTraced(graph, traced.inputs, options.backend ?? defaultBackend());
+  return compileTraced(graph, traced.inputs, options.backend ?? defaultBackend(), options.external);
 }
 
-export function compileTraced(graph: Graph, inputs: Executable['inputs'], backend: BackendName): Promise<Executable> {
+export function compileTraced(graph: Graph, inputs: Executable['inputs'], backend: BackendName, external?: (name: string) => boolean): Promise<Executable> {
   if (backend === 'cpu') return Promise.resolve(referenceExecutable(graph, inputs));
-  const key = `${backend}\n${printGraph(graph)}`;
+  const ext = external ? inputs.filter((i) => external(i.name)).map((i) => i.name) : [];
+  const key = `${backend}\n${ext.join(',')}\n${printGraph(graph)}`;
   let hit = cache.get(key);
   if (!hit) {
     if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
-    hit = getGpu(backend as GpuBackendName).then((gpu) => compileGraph(gpu, graph, inputs));
+    hit = getGpu(backend as GpuBackendName).then((gpu) => compileGraph(gpu, graph, inputs, { external }));
     hit.catch(() => cache.delete(key));
     cache.set(key, hit);
   }
@@ -57,21 +61,27 @@ export function referenceExecutable(graph: Graph, inputs: Executable['inputs']):
     outputs,
     kernels: [],
     stats: { kernels: 0, distinctShaders: 0, plannedBytes: 0, naiveBytes: 0 },
+    deviceTensor(shape, dtype, data) {
+      return hostTensor(shape, dtype, data);
+    },
     async run(tree, options) {
       const values = flattenInputs(tree);
       const bound = new Map<string, ArrayLike<number>>();
       for (const i of inputs) {
         if (!(i.name in values)) throw new InputError(`missing input '${i.name}' (${i.dtype}[${i.shape.join(', ')}])`);
-        bound.set(i.name, checkInput(i.name, values[i.name], i.shape, i.dtype));
+        const v = values[i.name];
+        if (isDeviceTensor(v)) checkDeviceInput(i.name, v, i.shape, i.dtype);
+        bound.set(i.name, isDeviceTensor(v) ? v.host! : checkInput(i.name, v, i.shape, i.dtype));
       }
       const res = evaluate(graph, bound);
+      const into = options?.into ?? {};
       const out: Record<string, HostTensor> = {};
       for (const o of outputs) {
-        if (options?.outputs && !options.outputs.includes(o.name)) continue;
-        const t = res.get(o.name)!;
-        out[o.name] = toHost(t.data, o.shape, o.dtype);
-        void numel;
+        const t = toHost(res.get(o.name)!.data, o.shape, o.dtype);
+        if (into[o.name]) into[o.name].write(t);
+        if (options?.outputs ? options.outputs.includes(o.name) : !(o.name in into)) out[o.name] = t;
       }
+      void numel;
       return out;
     },
     dispose() {},

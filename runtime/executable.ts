@@ -15,10 +15,14 @@ import { awaitGpu } from './poll';
 import type { HostData, HostTensor } from './host';
 import { InputError, checkInput, flattenInputs, fromDeviceBytes, toDeviceBytes } from './host';
 import { planBuffers } from './memory';
+import type { DeviceTensor } from './device-tensor';
+import { bufferId, checkDeviceInput, gpuTensor, isDeviceTensor, padTo4 } from './device-tensor';
 
 export interface RunOptions {
-  /** output names to read back (default: all) */
+  /** output names to read back (default: every output not written `into` a device tensor) */
   readonly outputs?: readonly string[];
+  /** outputs written into device tensors (which may also be this call's inputs: state updated in place) */
+  readonly into?: Readonly<Record<string, DeviceTensor>>;
 }
 
 export interface Executable {
@@ -26,6 +30,8 @@ export interface Executable {
   readonly inputs: readonly { name: string; shape: number[]; dtype: DType }[];
   readonly outputs: readonly { name: string; shape: number[]; dtype: DType }[];
   run(inputs: Readonly<Record<string, unknown>>, options?: RunOptions): Promise<Record<string, HostTensor>>;
+  /** a device tensor on this executable's backend (for state passed to run) */
+  deviceTensor(shape: readonly number[], dtype: DType, data?: ArrayLike<number> | HostTensor): DeviceTensor;
   /** the generated kernels, for --dump wgsl */
   readonly kernels: readonly EmittedKernel[];
   readonly stats: { kernels: number; distinctShaders: number; plannedBytes: number; naiveBytes: number };
@@ -79,7 +85,12 @@ export async function pipelineFor(gpu: Gpu, k: EmittedKernel): Promise<GPUComput
 const align4 = (n: number) => Math.max(4, Math.ceil(n / 4) * 4);
 export const bytesOf = (n: Node) => align4(numel(n.type.shape) * byteSize(n.type.dtype));
 
-export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['inputs']): Promise<Executable> {
+export interface GraphOptions {
+  /** inputs that are always passed as device tensors: they get no buffer of their own */
+  readonly external?: (name: string) => boolean;
+}
+
+export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['inputs'], gopts: GraphOptions = {}): Promise<Executable> {
   const device = gpu.device;
   const maxInputs = Math.max(1, Math.min(15, (gpu.limits.maxStorageBuffersPerShaderStage ?? 8) - 1));
   const sched = schedule(g, maxInputs);
@@ -92,7 +103,8 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
 
   // buffers: inputs and constants get their own; intermediates share by liveness
   const inputNodes = g.inputs;
-  const plan = planBuffers(kernels, inputNodes, g.outputs.map(([, n]) => n), bytesOf);
+  const externalIds = new Set(inputNodes.filter((n) => gopts.external?.(n.attrs.name as string)).map((n) => n.id));
+  const plan = planBuffers(kernels, inputNodes, g.outputs.map(([, n]) => n), bytesOf, externalIds);
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
   const buffers = plan.slots.map((size, i) => device.createBuffer({ size, usage, label: `slot${i}` }));
   const bufferOf = (n: Node): GPUBuffer => {
@@ -107,12 +119,15 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
       device.queue.writeBuffer(bufferOf(n), 0, padTo4(bytes));
     }
   }
-  const bindGroups = kernels.map((k, i) =>
-    device.createBindGroup({
-      layout: pipelines[i].getBindGroupLayout(0),
-      entries: [k.node, ...k.reads].map((n, b) => ({ binding: b, resource: { buffer: bufferOf(n), size: bytesOf(n) } })),
-    }),
-  );
+  // inputs given as device tensors are bound directly; bind groups are cached per set of them
+  const makeBindGroups = (external: ReadonlyMap<number, GPUBuffer>) =>
+    kernels.map((k, i) =>
+      device.createBindGroup({
+        layout: pipelines[i].getBindGroupLayout(0),
+        entries: [k.node, ...k.reads].map((n, b) => ({ binding: b, resource: { buffer: external.get(n.id) ?? bufferOf(n), size: bytesOf(n) } })),
+      }),
+    );
+  const bindGroupCache = new Map<string, GPUBindGroup[]>();
   const maxPerDim = gpu.limits.maxComputeWorkgroupsPerDimension;
   const grids = kernels.map((k) => {
     const groups = Math.ceil(k.invocations / k.workgroupSize);
@@ -131,15 +146,35 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
     outputs: outputs.map(({ name, shape, dtype }) => ({ name, shape, dtype })),
     kernels,
     stats: { kernels: kernels.length, distinctShaders: new Set(kernels.map((k) => k.wgsl)).size, plannedBytes: plan.plannedBytes, naiveBytes: plan.naiveBytes },
+    deviceTensor(shape, dtype, data) {
+      return gpuTensor(gpu, shape, dtype, data);
+    },
     async run(tree, options) {
       if (disposed) throw new Error('executable was disposed');
       const values = flattenInputs(tree);
+      const external = new Map<number, GPUBuffer>();
       for (const [name, n] of inputByName) {
         if (!(name in values)) throw new InputError(`missing input '${name}' (${n.type.dtype}[${n.type.shape.join(', ')}])`);
-        if (!plan.slotOf.has(n.id)) continue;
-        const host = checkInput(name, values[name], n.type.shape, n.type.dtype);
+        const v = values[name];
+        if (externalIds.has(n.id) && !isDeviceTensor(v)) throw new InputError(`input '${name}' must be a device tensor (it was compiled as external)`);
+        if (!plan.slotOf.has(n.id) && !externalIds.has(n.id)) continue;
+        if (isDeviceTensor(v)) {
+          checkDeviceInput(name, v, n.type.shape, n.type.dtype);
+          if (!v.buffer) throw new InputError(`input '${name}' is a cpu tensor, this executable runs on ${gpu.backend}`);
+          external.set(n.id, v.buffer);
+          continue;
+        }
+        const host = checkInput(name, v, n.type.shape, n.type.dtype);
         device.queue.writeBuffer(bufferOf(n), 0, padTo4(toDeviceBytes(host, n.type.dtype)));
       }
+      const key = [...external].map(([id, b]) => `${id}:${bufferId(b)}`).join(',');
+      let bindGroups = bindGroupCache.get(key);
+      if (!bindGroups) {
+        if (bindGroupCache.size > 8) bindGroupCache.delete(bindGroupCache.keys().next().value!);
+        bindGroups = makeBindGroups(external);
+        bindGroupCache.set(key, bindGroups);
+      }
+      const slotBuffer = (n: Node) => external.get(n.id) ?? bufferOf(n);
       for (const k of Object.keys(values)) if (!inputByName.has(k)) throw new InputError(`unexpected input '${k}'; expected ${[...inputByName.keys()].join(', ')}`);
       const encoder = device.createCommandEncoder();
       if (kernels.length) {
@@ -152,14 +187,28 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
         });
         pass.end();
       }
-      const wanted = outputs.filter((o) => !options?.outputs || options.outputs.includes(o.name));
+      const into = options?.into ?? {};
+      for (const [name, t] of Object.entries(into)) {
+        const o = outputs.find((oo) => oo.name === name);
+        if (!o) throw new InputError(`no output named '${name}' to write into`);
+        checkDeviceInput(`into.${name}`, t, o.shape, o.dtype);
+        if (!t.buffer) throw new InputError(`output '${name}': a cpu tensor cannot receive a ${gpu.backend} result`);
+        if (numel(o.shape) > 0 && slotBuffer(o.node) !== t.buffer) encoder.copyBufferToBuffer(slotBuffer(o.node), 0, t.buffer, 0, bytesOf(o.node));
+      }
+      const wanted = outputs.filter((o) => (options?.outputs ? options.outputs.includes(o.name) : !(o.name in into)));
       const staging = wanted.map((o) => {
         const size = bytesOf(o.node);
         const s = device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-        if (numel(o.shape) > 0) encoder.copyBufferToBuffer(bufferOf(o.node), 0, s, 0, size);
+        if (numel(o.shape) > 0) encoder.copyBufferToBuffer(slotBuffer(o.node), 0, s, 0, size);
         return s;
       });
       device.queue.submit([encoder.finish()]);
+      if (staging.length === 0) {
+        await awaitGpu(() => device.queue.onSubmittedWorkDone());
+        const e = gpu.takeError();
+        if (e) throw e;
+        return {};
+      }
       await awaitGpu(() => Promise.all(staging.map((s) => s.mapAsync(GPUMapMode.READ))));
       const err = gpu.takeError();
       if (err) throw err;
@@ -180,9 +229,3 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
 }
 
 
-function padTo4(b: Uint8Array): Uint8Array {
-  if (b.byteLength % 4 === 0 && b.byteLength > 0) return b;
-  const p = new Uint8Array(align4(b.byteLength));
-  p.set(b);
-  return p;
-}

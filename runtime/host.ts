@@ -86,7 +86,10 @@ export function fromDeviceBytes(bytes: ArrayBuffer, n: number, dtype: DType): Ho
 }
 
 const isLeafValue = (v: unknown) =>
-  typeof v === 'number' || Array.isArray(v) || ArrayBuffer.isView(v) || (typeof v === 'object' && v !== null && 'data' in v && 'shape' in v);
+  typeof v === 'number' ||
+  (Array.isArray(v) && (v.length === 0 || typeof v[0] === 'number' || typeof v[0] === 'boolean')) ||
+  ArrayBuffer.isView(v) ||
+  (typeof v === 'object' && v !== null && (('data' in v && 'shape' in v) || (v as { kind?: string }).kind === 'device'));
 
 /** Accepts inputs as a tree (e.g. { params: {...}, x }) and names leaves by dotted paths. */
 export function flattenInputs(values: Readonly<Record<string, unknown>>, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {

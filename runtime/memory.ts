@@ -13,7 +13,7 @@ export interface BufferPlan {
   readonly naiveBytes: number;
 }
 
-export function planBuffers(kernels: readonly EmittedKernel[], inputs: readonly Node[], outputs: readonly Node[], bytesOf: (n: Node) => number): BufferPlan {
+export function planBuffers(kernels: readonly EmittedKernel[], inputs: readonly Node[], outputs: readonly Node[], bytesOf: (n: Node) => number, external: ReadonlySet<number> = new Set()): BufferPlan {
   const outputIds = new Set(outputs.map((n) => n.id));
   const slots: number[] = [];
   const slotOf = new Map<number, number>();
@@ -22,7 +22,7 @@ export function planBuffers(kernels: readonly EmittedKernel[], inputs: readonly 
   kernels.forEach((k, i) => k.reads.forEach((r) => lastUse.set(r.id, i)));
   const computed = new Set(kernels.map((k) => k.node.id));
   const fixed = (n: Node) => {
-    if (slotOf.has(n.id)) return;
+    if (slotOf.has(n.id) || external.has(n.id)) return;
     slotOf.set(n.id, slots.length);
     pinned.add(slots.length);
     slots.push(bytesOf(n));
