@@ -1,0 +1,2 @@
+/** Registers every architecture `omni-emotion run` knows (each file calls registerArchitecture). */
+export {};
