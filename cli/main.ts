@@ -16,8 +16,9 @@ import { registerEval } from './commands/eval';
 import { registerBench } from './commands/bench';
 import { registerDoctor } from './commands/doctor';
 import { registerDemo } from './commands/demo';
+import { registerData } from './commands/data';
 
-const VERBS: RegisterVerb[] = [registerRun, registerCompile, registerTrain, registerInfer, registerEval, registerBench, registerDoctor, registerDemo];
+const VERBS: RegisterVerb[] = [registerRun, registerCompile, registerTrain, registerInfer, registerEval, registerBench, registerDoctor, registerDemo, registerData];
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };

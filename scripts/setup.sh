@@ -16,6 +16,9 @@ fi
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/omni-emotion-xdg-$(id -u)}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 
+# media tools for the data pipeline (ffmpeg, espeak-ng); not fatal here: only media tests need them
+bash scripts/setup-media.sh >&2 || say "warning: ffmpeg/espeak-ng are missing; media tests will fail"
+
 probe() { timeout 120 node scripts/probe-adapter.mjs vulkan 2>/dev/null | tail -1; }
 
 if out=$(probe) && [[ "$out" == *'"ok":true'* ]]; then
