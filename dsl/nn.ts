@@ -7,7 +7,9 @@
 import type { Tensor } from './tensor';
 import type { DType } from '../compiler/ir';
 import { gelu, silu, layerNorm as layerNormOp, rmsNorm as rmsNormOp, attention, rope } from '../compiler/composites';
-import { conv as convOp, embedding as embeddingOp } from './ops';
+import { conv as convOp, embedding as embeddingOp, randomUniform } from './ops';
+import { where } from './tensor';
+import { nextKey } from './rng-context';
 import type { ConvOptions } from './ops';
 import type { Init, ParamSpec } from './params';
 import { init, param } from './params';
@@ -15,17 +17,27 @@ import { init, param } from './params';
 type P = Tensor;
 
 // ------------------------------------------------------------------ linear
-export type LinearParams<T = P> = { weight: T; bias?: T };
+export type LinearParams<T = P> = { weight: T; bias?: T; lora_A?: T; lora_B?: T; lora_scale?: T; lora_dropout?: T };
 export function linearParams(inF: number, outF: number, opts: { bias?: boolean; init?: Init; dtype?: DType } = {}): LinearParams<ParamSpec> {
   const w = param([outF, inF], opts.init ?? init.kaimingUniform(Math.sqrt(5)), opts.dtype ?? 'f32');
   // PyTorch's bias default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
   const bound = 1 / Math.sqrt(inF);
   return opts.bias === false ? { weight: w } : { weight: w, bias: param([outF], init.uniform(-bound, bound), opts.dtype ?? 'f32') };
 }
-/** y = x W^T + b over the last axis. */
+/** y = x W^T + b over the last axis (+ the LoRA update when the layer carries one, see dsl/lora.ts). */
 export const linear = (p: LinearParams) => (x: Tensor): Tensor => {
-  const y = x.matmul(p.weight.transpose());
-  return p.bias ? y.add(p.bias) : y;
+  let y = x.matmul(p.weight.transpose());
+  if (p.bias) y = y.add(p.bias);
+  if (p.lora_A && p.lora_B && p.lora_scale) {
+    let xi = x;
+    const key = p.lora_dropout ? nextKey() : undefined;
+    if (key && p.lora_dropout) {
+      const keep = randomUniform(key, x.shape, 'f32').cast(x.dtype).ge(p.lora_dropout);
+      xi = where(keep, x.div(p.lora_dropout.neg().add(1)), 0);
+    }
+    y = y.add(xi.matmul(p.lora_A.transpose()).matmul(p.lora_B.transpose()).mul(p.lora_scale));
+  }
+  return y;
 };
 
 // ------------------------------------------------------------------ norms

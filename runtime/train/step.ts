@@ -10,6 +10,7 @@ import { valueAndGrad, treeFromPaths } from '../../dsl/grad';
 import type { OptimizerConfig } from '../../dsl/optim';
 import { stateSlots, update } from '../../dsl/optim';
 import { isFloat } from '../../compiler/ir';
+import { withRngKey } from '../../dsl/rng-context';
 
 /** What the user's loss sees: the full parameter tree, the batch and a per-step RNG key. */
 export type LossFn = (args: { params: any; batch: any; key: Tensor }) => Tensor;
@@ -70,9 +71,11 @@ export function buildStep(loss: LossFn, plan: StepPlan) {
     args.batches.forEach((batch, mb) => {
       const f = ({ t }: { t: Record<string, Tensor> }) => {
         const full = setPaths(params, new Map(plan.trainable.map((p, i) => [p, t[String(i)]])));
-        const l = plan.mixed
-          ? loss({ params: castTree(full, 'f16'), batch: castTree(batch, 'f16'), key: args.keys[mb] }).cast('f32')
-          : loss({ params: full, batch, key: args.keys[mb] });
+        const l = withRngKey(args.keys[mb], () =>
+          plan.mixed
+            ? loss({ params: castTree(full, 'f16'), batch: castTree(batch, 'f16'), key: args.keys[mb] }).cast('f32')
+            : loss({ params: full, batch, key: args.keys[mb] }),
+        );
         return l.mul(hyper.scale);
       };
       const { value, flat } = valueAndGrad(f)({ t: Object.fromEntries(trainable.map((x, i) => [String(i), x])) });
