@@ -16,9 +16,10 @@ import { registerEval } from './commands/eval';
 import { registerBench } from './commands/bench';
 import { registerDoctor } from './commands/doctor';
 import { registerDemo } from './commands/demo';
+import { registerTokenize } from './commands/tokenize';
 import { registerData } from './commands/data';
 
-const VERBS: RegisterVerb[] = [registerRun, registerCompile, registerTrain, registerInfer, registerEval, registerBench, registerDoctor, registerDemo, registerData];
+const VERBS: RegisterVerb[] = [registerRun, registerCompile, registerTrain, registerInfer, registerEval, registerBench, registerDoctor, registerDemo, registerData, registerTokenize];
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
