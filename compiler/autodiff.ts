@@ -5,9 +5,36 @@
  */
 import type { Node } from './ir';
 import { fmtShape, isFloat, topoSort } from './ir';
-import { primitive } from './primitive';
+import { apply, primitive } from './primitive';
 import { lowerComposites } from './passes/lower';
+import { defineComposite } from './composite';
 import { Tensor, full } from '../dsl/tensor';
+
+// ------------------------------------------------------------------ rematerialisation
+const rematFns = new Map<number, (xs: readonly Tensor[]) => Tensor>();
+let rematCount = 0;
+let barrierCount = 0;
+const rematC = defineComposite('remat', (xs, a) => rematFns.get(a.fn as number)!(xs));
+
+/**
+ * Activation checkpointing: `checkpoint(f)(...xs)` computes f(xs) as usual, but its internal
+ * activations are not kept for the backward pass: the backward pass recomputes them from xs.
+ */
+export function checkpoint(f: (...xs: Tensor[]) => Tensor): (...xs: Tensor[]) => Tensor {
+  const id = rematCount++;
+  rematFns.set(id, (xs) => f(...xs));
+  return (...xs) => rematC(xs, { fn: id });
+}
+
+function rematVjp(n: Node, ct: Tensor): Tensor[] {
+  const barriers = n.inputs.map((i) => new Tensor(apply('opt_barrier', [i], { id: barrierCount++ })));
+  const out = rematFns.get(n.attrs.fn as number)!(barriers);
+  const floatIdx = barriers.flatMap((b, i) => (isFloat(b.dtype) ? [i] : []));
+  const { grads } = backprop([out], [ct], floatIdx.map((i) => barriers[i]));
+  const all: Tensor[] = [];
+  floatIdx.forEach((i, k) => (all[i] = grads[k]));
+  return all;
+}
 
 export class GradError extends Error {
   override name = 'GradError';
@@ -19,7 +46,7 @@ export class GradError extends Error {
  * (share them, so the forward pass is computed once).
  */
 export function backprop(outputs: readonly Tensor[], cotangents: readonly Tensor[], wrt: readonly Tensor[]): { outputs: Tensor[]; grads: Tensor[] } {
-  const lowered = lowerComposites({ inputs: [], outputs: outputs.map((o, i) => [String(i), o.node] as const) }).outputs.map(([, n]) => n);
+  const lowered = lowerComposites({ inputs: [], outputs: outputs.map((o, i) => [String(i), o.node] as const) }, (n) => n.op === 'remat').outputs.map(([, n]) => n);
   const order = topoSort(lowered);
   const wrtIds = new Set(wrt.map((w) => w.node.id));
   // only nodes that depend on something we differentiate by need a cotangent
@@ -41,7 +68,7 @@ export function backprop(outputs: readonly Tensor[], cotangents: readonly Tensor
     const n = order[k];
     const c = ct.get(n.id);
     if (!c || n.inputs.length === 0 || !n.inputs.some((i) => needed.has(i.id))) continue;
-    const rule = primitive(n.op).vjp;
+    const rule = n.op === 'remat' ? (cc: Tensor) => rematVjp(n, cc) : primitive(n.op).vjp;
     if (!rule) continue;
     const cts = rule(c, n.inputs.map((i) => new Tensor(i)), new Tensor(n), n.attrs);
     n.inputs.forEach((inp, i) => {

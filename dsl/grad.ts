@@ -3,12 +3,12 @@
  * another one, which compiles like any other (its backward pass is generated WGSL too).
  * Arguments are trees of tensors; gradients come back as trees of the selected leaves.
  */
-import { backprop, GradError } from '../compiler/autodiff';
+import { backprop, checkpoint, GradError } from '../compiler/autodiff';
 import { isFloat } from '../compiler/ir';
 import { Tensor, full } from './tensor';
 
 export { stopGradient } from './tensor';
-export { GradError };
+export { GradError, checkpoint };
 
 type Tree = unknown;
 /** which argument leaves to differentiate by: a path predicate, a list of path prefixes, or all float leaves */

@@ -46,7 +46,8 @@ export function param<const S extends readonly number[], D extends DType = 'f32'
   return { kind: 'param', shape, dtype, init: initialiser };
 }
 
-export type ParamTree = ParamSpec | { readonly [k: string]: ParamTree } | readonly ParamTree[];
+/** A nested record or array whose leaves are parameter specs (any object shape: interfaces too). */
+export type ParamTree = ParamSpec | object;
 export const isParam = (v: unknown): v is ParamSpec => typeof v === 'object' && v !== null && (v as ParamSpec).kind === 'param';
 
 /** The compile-time specs of a parameter tree (same structure). */

@@ -1,7 +1,9 @@
 /**
- * Memory planning: buffers for intermediates are shared by liveness. A kernel's output gets a
- * free slot (grown if needed) before the slots of inputs it reads for the last time are released,
- * so no dispatch reads and writes the same buffer.
+ * Memory planning: intermediates share buffers by liveness. All lifetimes are known before
+ * anything runs, so the plan is made offline, greedy by size (as TFLite's arena planner does):
+ * the largest tensors are placed first, each in the first buffer none of whose tenants is
+ * alive at the same time and that is large enough, else in a new buffer. A kernel's output is
+ * alive from its own kernel on, so no dispatch reads and writes the same buffer.
  */
 import type { Node } from '../compiler/ir';
 import type { EmittedKernel } from '../compiler/codegen/emit';
@@ -11,52 +13,50 @@ export interface BufferPlan {
   readonly slotOf: Map<number, number>;
   readonly plannedBytes: number;
   readonly naiveBytes: number;
+  /** the largest sum of bytes alive at once: the bound any plan of this order must meet */
+  readonly peakLiveBytes: number;
 }
 
 export function planBuffers(kernels: readonly EmittedKernel[], inputs: readonly Node[], outputs: readonly Node[], bytesOf: (n: Node) => number, external: ReadonlySet<number> = new Set()): BufferPlan {
   const outputIds = new Set(outputs.map((n) => n.id));
   const slots: number[] = [];
   const slotOf = new Map<number, number>();
-  const pinned = new Set<number>();
   const lastUse = new Map<number, number>();
   kernels.forEach((k, i) => k.reads.forEach((r) => lastUse.set(r.id, i)));
   const computed = new Set(kernels.map((k) => k.node.id));
   const fixed = (n: Node) => {
     if (slotOf.has(n.id) || external.has(n.id)) return;
     slotOf.set(n.id, slots.length);
-    pinned.add(slots.length);
     slots.push(bytesOf(n));
   };
-  // graph inputs, constants and outputs that no kernel computes keep their own buffers
+  // graph inputs, constants and outputs keep buffers of their own
   for (const n of inputs) if (lastUse.has(n.id) || outputIds.has(n.id)) fixed(n);
   for (const k of kernels) for (const r of k.reads) if (!computed.has(r.id)) fixed(r);
-  for (const n of outputs) if (!computed.has(n.id)) fixed(n);
-  let naive = slots.reduce((a, b) => a + b, 0);
-  const free: number[] = [];
-  kernels.forEach((k, i) => {
-    const need = bytesOf(k.node);
-    naive += need;
-    if (outputIds.has(k.node.id)) {
-      slotOf.set(k.node.id, slots.length);
-      pinned.add(slots.length);
-      slots.push(need);
-    } else {
-      // the free slot closest in size; growing a slot is fine, sizes are only fixed after planning
-      let best = -1;
-      for (const s of free) if (best < 0 || Math.abs(slots[s] - need) < Math.abs(slots[best] - need)) best = s;
-      if (best >= 0) {
-        free.splice(free.indexOf(best), 1);
-        slots[best] = Math.max(slots[best], need);
-      } else {
-        best = slots.length;
-        slots.push(need);
-      }
-      slotOf.set(k.node.id, best);
+  for (const n of outputs) fixed(n);
+  const fixedBytes = slots.reduce((a, b) => a + b, 0);
+
+  interface Life { node: Node; size: number; from: number; to: number }
+  const lives: Life[] = kernels
+    .map((k, i) => ({ node: k.node, size: bytesOf(k.node), from: i, to: Math.max(i, lastUse.get(k.node.id) ?? i) }))
+    .filter((l) => !slotOf.has(l.node.id));
+  const naive = fixedBytes + lives.reduce((a, l) => a + l.size, 0);
+  lives.sort((a, b) => b.size - a.size || a.from - b.from);
+  const tenants: Life[][] = [];
+  const firstShared = slots.length;
+  for (const l of lives) {
+    let slot = -1;
+    for (let s = 0; s < tenants.length && slot < 0; s++) {
+      if (slots[firstShared + s] >= l.size && tenants[s].every((t) => t.to < l.from || l.to < t.from)) slot = s;
     }
-    for (const r of new Set(k.reads)) {
-      const s = slotOf.get(r.id)!;
-      if (lastUse.get(r.id) === i && !pinned.has(s)) free.push(s);
+    if (slot < 0) {
+      slot = tenants.length;
+      tenants.push([]);
+      slots.push(l.size);
     }
-  });
-  return { slots, slotOf, plannedBytes: slots.reduce((a, b) => a + b, 0), naiveBytes: naive };
+    tenants[slot].push(l);
+    slotOf.set(l.node.id, firstShared + slot);
+  }
+  let peak = 0;
+  for (let i = 0; i < kernels.length; i++) peak = Math.max(peak, lives.reduce((a, l) => (l.from <= i && i <= l.to ? a + l.size : a), 0));
+  return { slots, slotOf, plannedBytes: slots.reduce((a, b) => a + b, 0), naiveBytes: naive, peakLiveBytes: fixedBytes + peak };
 }

@@ -3,19 +3,41 @@ import type { Graph, Node } from '../ir';
 import { makeNode, mapGraph } from '../ir';
 import { primitive } from '../primitive';
 
-function lowerNode(n: Node, inputs: readonly Node[]): Node {
-  const em = primitive(n.op).emission;
-  if (em.kind !== 'composite') return inputs.every((i, k) => i === n.inputs[k]) ? n : makeNode(n.op, inputs, n.attrs, n.type);
-  const expanded = em.expand(inputs, n.attrs);
-  // an expansion may itself use composites
-  return lowerGraphRoot(expanded);
-}
-
-function lowerGraphRoot(root: Node): Node {
-  const g = lowerComposites({ inputs: [], outputs: [['', root]] });
-  return g.outputs[0][1];
-}
-
-export function lowerComposites(g: Graph): Graph {
-  return mapGraph(g, lowerNode);
+/** `keep`: composites to leave in place (autodiff keeps rematerialisation regions). */
+export function lowerComposites(g: Graph, keep: (n: Node) => boolean = () => false): Graph {
+  const done = new Map<number, Node>();
+  // lowers the nodes an expansion created, stopping at nodes that are already lowered
+  const lowerFresh = (root: Node): Node => {
+    const stack: [Node, number][] = [[root, 0]];
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      const [n, i] = top;
+      if (done.has(n.id)) {
+        stack.pop();
+        continue;
+      }
+      if (i < n.inputs.length) {
+        top[1]++;
+        if (!done.has(n.inputs[i].id)) stack.push([n.inputs[i], 0]);
+        continue;
+      }
+      stack.pop();
+      const r = lowerOne(n, n.inputs.map((x) => done.get(x.id)!));
+      done.set(n.id, r);
+      done.set(r.id, r);
+    }
+    return done.get(root.id)!;
+  };
+  const lowerOne = (n: Node, inputs: readonly Node[]): Node => {
+    const em = primitive(n.op).emission;
+    if (em.kind !== 'composite' || keep(n)) return inputs.every((x, k) => x === n.inputs[k]) ? n : makeNode(n.op, inputs, n.attrs, n.type);
+    return lowerFresh(em.expand(inputs, n.attrs));
+  };
+  return mapGraph(g, (n, inputs) => {
+    const r = lowerOne(n, inputs);
+    done.set(n.id, r);
+    // a lowered node is final: expansions that reach it stop there
+    done.set(r.id, r);
+    return r;
+  });
 }

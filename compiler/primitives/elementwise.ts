@@ -199,3 +199,17 @@ definePrimitive({
   emission: { kind: 'fusable', emit: (ctx, idx) => ctx.load(0, idx) },
   vjp: () => [undefined],
 });
+
+// ---------------------------------------------------------------- opt_barrier
+/**
+ * Identity that common-subexpression elimination cannot see through (each carries a unique id):
+ * rematerialised forward computations hang off barriers so they are not merged back into the
+ * original forward pass.
+ */
+definePrimitive({
+  name: 'opt_barrier',
+  infer: ([x]) => x,
+  reference: ([x]) => Float64Array.from(x.data),
+  emission: { kind: 'fusable', emit: (ctx, idx) => ctx.load(0, idx) },
+  vjp: (ct) => [ct],
+});
