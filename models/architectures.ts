@@ -1,2 +1,2 @@
 /** Registers every architecture `omni-emotion run` knows (each file calls registerArchitecture). */
-export {};
+import './vision/siglip';
