@@ -38,13 +38,41 @@ export type Emission =
   | { kind: 'source' }
   | { kind: 'fusable'; emit(ctx: FuseCtx, idx: readonly string[], attrs: Attrs): string }
   | { kind: 'reduce'; combine: 'sum' | 'max' | 'min' | 'argmax' | 'argmin' }
-  | { kind: 'kernel'; emit(k: KernelCtx, attrs: Attrs): KernelSource }
+  | { kind: 'kernel'; emit(k: KernelCtx, attrs: Attrs): KernelSource | readonly RawKernel[] }
   | { kind: 'composite'; expand(inputs: readonly Node[], attrs: Attrs): Node };
 
 export interface KernelCtx {
   readonly out: TensorType;
   readonly inputs: readonly TensorType[];
   readonly features: ReadonlySet<string>;
+  readonly device: DeviceTraits;
+}
+
+/** What kernel choice depends on: read from the adapter once (see runtime/gpu.ts). */
+export interface DeviceTraits {
+  /** a CPU rasteriser (llvmpipe, SwiftShader): textures beat buffers, barriers are costly */
+  readonly cpuLike: boolean;
+  /** 0 when the adapter has no subgroups */
+  readonly subgroupSize: number;
+  readonly maxTextureDimension2D: number;
+}
+
+export const PORTABLE_DEVICE: DeviceTraits = { cpuLike: false, subgroupSize: 0, maxTextureDimension2D: 8192 };
+
+/** A resource of a hand-written kernel, in binding order. */
+export type RawBinding =
+  | { readonly kind: 'out' }
+  | { readonly kind: 'in'; readonly input: number }
+  | { readonly kind: 'texture'; readonly key: string; readonly access: 'read' | 'write'; readonly width: number; readonly height: number }
+  | { readonly kind: 'uniform'; readonly data: Uint32Array };
+
+/** A complete shader with its own bindings (used where the standard frame does not fit). */
+export interface RawKernel {
+  readonly wgsl: string;
+  readonly bindings: readonly RawBinding[];
+  /** workgroups to dispatch */
+  readonly groups: number;
+  readonly label: string;
 }
 
 export interface KernelSource {

@@ -26,6 +26,8 @@ export interface CompileOptions {
   readonly optimize?: boolean;
   /** inputs always given as device tensors (weights, optimizer state): no buffer of their own */
   readonly external?: (name: string) => boolean;
+  /** use only the kernels meant for any adapter (the adapter-specific ones are skipped) */
+  readonly portable?: boolean;
 }
 
 const cache = new Map<string, Promise<Executable>>();
@@ -36,17 +38,17 @@ const CACHE_LIMIT = 256;
 export async function compile(fn: (args: any) => unknown, specs: SpecTree, options: CompileOptions = {}): Promise<Executable> {
   const traced = trace(fn, specs, options.dims);
   const graph = options.optimize === false ? traced.graph : optimize(traced.graph);
-  return compileTraced(graph, traced.inputs, options.backend ?? defaultBackend(), options.external);
+  return compileTraced(graph, traced.inputs, options.backend ?? defaultBackend(), options.external, options.portable);
 }
 
-export function compileTraced(graph: Graph, inputs: Executable['inputs'], backend: BackendName, external?: (name: string) => boolean): Promise<Executable> {
+export function compileTraced(graph: Graph, inputs: Executable['inputs'], backend: BackendName, external?: (name: string) => boolean, portable = false): Promise<Executable> {
   if (backend === 'cpu') return Promise.resolve(referenceExecutable(graph, inputs));
   const ext = external ? inputs.filter((i) => external(i.name)).map((i) => i.name) : [];
-  const key = `${backend}\n${ext.join(',')}\n${printGraph(graph)}`;
+  const key = `${backend}${portable ? ' portable' : ''}\n${ext.join(',')}\n${printGraph(graph)}`;
   let hit = cache.get(key);
   if (!hit) {
     if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
-    hit = getGpu(backend as GpuBackendName).then((gpu) => compileGraph(gpu, graph, inputs, { external }));
+    hit = getGpu(backend as GpuBackendName).then((gpu) => compileGraph(gpu, graph, inputs, { external, portable }));
     hit.catch(() => cache.delete(key));
     cache.set(key, hit);
   }

@@ -6,8 +6,8 @@
 import type { DType, Graph, Node } from '../compiler/ir';
 import { numel } from '../compiler/ir';
 import { schedule } from '../compiler/codegen/schedule';
-import { emitKernel } from '../compiler/codegen/emit';
-import type { EmittedKernel } from '../compiler/codegen/emit';
+import { emitKernels } from '../compiler/codegen/emit';
+import type { Binding, EmittedKernel } from '../compiler/codegen/emit';
 import { byteSize } from '../compiler/dtype';
 import type { Gpu } from './gpu';
 import { DeviceError } from './gpu';
@@ -15,6 +15,7 @@ import { awaitGpu } from './poll';
 import type { HostData, HostTensor } from './host';
 import { InputError, checkInput, flattenInputs, fromDeviceBytes, toDeviceBytes } from './host';
 import { planBuffers } from './memory';
+import { PORTABLE_DEVICE } from '../compiler/primitive';
 import type { DeviceTensor } from './device-tensor';
 import { bufferId, checkDeviceInput, gpuTensor, isDeviceTensor, padTo4 } from './device-tensor';
 
@@ -40,21 +41,32 @@ export interface Executable {
 
 /** Pipelines by WGSL source, shared by every executable on the device. */
 const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
-const layoutCache = new WeakMap<GPUDevice, Map<number, GPUBindGroupLayout>>();
+const layoutCache = new WeakMap<GPUDevice, Map<string, GPUBindGroupLayout>>();
 
-function layoutFor(device: GPUDevice, bindings: number): GPUBindGroupLayout {
+function layoutEntry(b: Binding, i: number): GPUBindGroupLayoutEntry {
+  const visibility = GPUShaderStage.COMPUTE;
+  switch (b.kind) {
+    case 'out':
+      return { binding: i, visibility, buffer: { type: 'storage' } };
+    case 'in':
+      return { binding: i, visibility, buffer: { type: 'read-only-storage' } };
+    case 'uniform':
+      return { binding: i, visibility, buffer: { type: 'uniform' } };
+    case 'texture':
+      return b.access === 'read'
+        ? { binding: i, visibility, texture: { sampleType: 'unfilterable-float', viewDimension: '2d' } }
+        : { binding: i, visibility, storageTexture: { access: 'write-only', format: 'rgba32float', viewDimension: '2d' } };
+  }
+}
+
+function layoutFor(device: GPUDevice, bindings: readonly Binding[]): GPUBindGroupLayout {
   let m = layoutCache.get(device);
   if (!m) layoutCache.set(device, (m = new Map()));
-  let l = m.get(bindings);
+  const key = bindings.map((b) => (b.kind === 'texture' ? `t${b.access}` : b.kind)).join(',');
+  let l = m.get(key);
   if (!l) {
-    l = device.createBindGroupLayout({
-      entries: Array.from({ length: bindings }, (_, i) => ({
-        binding: i,
-        visibility: GPUShaderStage.COMPUTE,
-        buffer: { type: i === 0 ? 'storage' : 'read-only-storage' },
-      })) as GPUBindGroupLayoutEntry[],
-    });
-    m.set(bindings, l);
+    l = device.createBindGroupLayout({ entries: bindings.map(layoutEntry) });
+    m.set(key, l);
   }
   return l;
 }
@@ -69,7 +81,7 @@ export async function pipelineFor(gpu: Gpu, k: EmittedKernel): Promise<GPUComput
   const module = device.createShaderModule({ code: k.wgsl, label: k.label });
   const pipeline = device.createComputePipeline({
     label: k.label,
-    layout: device.createPipelineLayout({ bindGroupLayouts: [layoutFor(device, k.reads.length + 1)] }),
+    layout: device.createPipelineLayout({ bindGroupLayouts: [layoutFor(device, k.bindings)] }),
     compute: { module, entryPoint: 'main' },
   });
   const err = await awaitGpu(() => device.popErrorScope());
@@ -88,15 +100,17 @@ export const bytesOf = (n: Node) => align4(numel(n.type.shape) * byteSize(n.type
 export interface GraphOptions {
   /** inputs that are always passed as device tensors: they get no buffer of their own */
   readonly external?: (name: string) => boolean;
+  /** skip adapter-specific kernels (tests run both paths) */
+  readonly portable?: boolean;
 }
 
 export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['inputs'], gopts: GraphOptions = {}): Promise<Executable> {
   const device = gpu.device;
   const maxInputs = Math.max(1, Math.min(15, (gpu.limits.maxStorageBuffersPerShaderStage ?? 8) - 1));
   const sched = schedule(g, maxInputs);
-  const kernels = sched.kernels.map((n) => emitKernel(n, sched.materialised, gpu.features));
+  const kernels = sched.kernels.flatMap((n) => emitKernels(n, sched.materialised, gpu.features, gopts.portable ? PORTABLE_DEVICE : gpu.traits));
   const maxBinding = gpu.limits.maxStorageBufferBindingSize;
-  for (const k of [...kernels.map((kk) => kk.node), ...kernels.flatMap((kk) => kk.reads)]) {
+  for (const k of [...kernels.filter((kk) => kk.writesOutput).map((kk) => kk.node), ...kernels.flatMap((kk) => kk.reads)]) {
     if (bytesOf(k) > maxBinding) throw new DeviceError(`tensor ${k.op}#${k.id} needs ${bytesOf(k)} bytes, above this adapter's binding limit ${maxBinding} (splitting is not implemented yet)`);
   }
   const pipelines = await Promise.all(kernels.map((k) => pipelineFor(gpu, k)));
@@ -120,19 +134,51 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
     }
   }
   // inputs given as device tensors are bound directly; bind groups are cached per set of them
+  // scratch textures (operands in the layout a kernel wants) and small uniform blocks
+  const textures = new Map<string, GPUTexture>();
+  const textureFor = (k: EmittedKernel, b: Extract<Binding, { kind: 'texture' }>) => {
+    const key = `${k.node.id}:${b.key}`;
+    let t = textures.get(key);
+    if (!t) {
+      t = device.createTexture({ size: [b.width, b.height], format: 'rgba32float', usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING, label: key });
+      textures.set(key, t);
+    }
+    return t;
+  };
+  const uniforms = new Map<Uint32Array, GPUBuffer>();
+  const uniformFor = (data: Uint32Array) => {
+    let u = uniforms.get(data);
+    if (!u) {
+      u = device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      device.queue.writeBuffer(u, 0, data);
+      uniforms.set(data, u);
+    }
+    return u;
+  };
+  // inputs given as device tensors are bound directly; bind groups are cached per set of them
   const makeBindGroups = (external: ReadonlyMap<number, GPUBuffer>) =>
     kernels.map((k, i) =>
       device.createBindGroup({
         layout: pipelines[i].getBindGroupLayout(0),
-        entries: [k.node, ...k.reads].map((n, b) => ({ binding: b, resource: { buffer: external.get(n.id) ?? bufferOf(n), size: bytesOf(n) } })),
+        entries: k.bindings.map((b, j): GPUBindGroupEntry => {
+          switch (b.kind) {
+            case 'out':
+              return { binding: j, resource: { buffer: external.get(k.node.id) ?? bufferOf(k.node), size: bytesOf(k.node) } };
+            case 'in':
+              return { binding: j, resource: { buffer: external.get(b.node.id) ?? bufferOf(b.node), size: bytesOf(b.node) } };
+            case 'uniform':
+              return { binding: j, resource: { buffer: uniformFor(b.data) } };
+            case 'texture':
+              return { binding: j, resource: textureFor(k, b).createView() };
+          }
+        }),
       }),
     );
   const bindGroupCache = new Map<string, GPUBindGroup[]>();
   const maxPerDim = gpu.limits.maxComputeWorkgroupsPerDimension;
   const grids = kernels.map((k) => {
-    const groups = Math.ceil(k.invocations / k.workgroupSize);
-    const x = Math.min(groups, maxPerDim);
-    return [x, Math.ceil(groups / x)] as const;
+    const x = Math.min(k.groups, maxPerDim);
+    return [x, Math.ceil(k.groups / x)] as const;
   });
   const outputs = g.outputs.map(([name, n]) => ({ name, shape: [...n.type.shape], dtype: n.type.dtype, node: n }));
   const inputByName = new Map(inputNodes.map((n) => [n.attrs.name as string, n]));
@@ -180,7 +226,7 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
       if (kernels.length) {
         const pass = encoder.beginComputePass();
         kernels.forEach((k, i) => {
-          if (k.invocations === 0) return;
+          if (k.groups === 0) return;
           pass.setPipeline(pipelines[i]);
           pass.setBindGroup(0, bindGroups[i]);
           pass.dispatchWorkgroups(grids[i][0], grids[i][1]);
@@ -224,6 +270,8 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
     dispose() {
       disposed = true;
       for (const b of buffers) b.destroy();
+      for (const t of textures.values()) t.destroy();
+      for (const u of uniforms.values()) u.destroy();
     },
   };
 }

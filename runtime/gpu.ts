@@ -5,6 +5,7 @@
  */
 import { create, globals } from 'webgpu';
 import { awaitGpu } from './poll';
+import type { DeviceTraits } from '../compiler/primitive';
 
 export type GpuBackendName = 'vulkan' | 'metal' | 'd3d12' | 'opengles' | 'null';
 export type BackendName = GpuBackendName | 'cpu';
@@ -23,6 +24,8 @@ export interface Gpu {
   readonly limits: GPUSupportedLimits;
   readonly hasF16: boolean;
   readonly hasSubgroups: boolean;
+  /** what kernel choice depends on */
+  readonly traits: DeviceTraits;
   /** the first uncaptured device error, turned into an exception at the next wait */
   takeError(): Error | undefined;
 }
@@ -78,6 +81,7 @@ async function openDevice(backend: GpuBackendName): Promise<Gpu> {
         maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
         maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
         maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+        maxTextureDimension2D: l.maxTextureDimension2D,
       },
     }),
   );
@@ -91,7 +95,12 @@ async function openDevice(backend: GpuBackendName): Promise<Gpu> {
     if (info.reason !== 'destroyed') firstError ??= new DeviceError(`WebGPU device lost: ${info.message}`);
   });
   const features = new Set<string>([...device.features] as string[]);
+  const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const cpuLike = /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.description} ${info.architecture} ${info.device}`);
+  const subgroupSize = features.has('subgroups') && info.subgroupMinSize && info.subgroupMinSize === info.subgroupMaxSize ? info.subgroupMinSize : 0;
+  const traits: DeviceTraits = { cpuLike, subgroupSize, maxTextureDimension2D: device.limits.maxTextureDimension2D };
   return {
+    traits,
     backend,
     device,
     adapterInfo: adapter.info,

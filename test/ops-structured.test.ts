@@ -35,6 +35,17 @@ describe('matmul', () => {
       { numRuns: 15 },
     );
   });
+  it('the portable kernel (any adapter) on the same awkward shapes', async () => {
+    await checkAgainstReference(
+      ({ a, b, v }: { a: Tensor; b: Tensor; v: Tensor }) => ({ bb: matmul(a, b), tt: matmul(a.transpose(), a), vec: matmul(v, b.slice([0])) }),
+      { a: spec([3, 1, 6, 9]), b: spec([2, 9, 4]), v: spec([9]) },
+      { rtol: 1e-5, atol: 1e-5, portable: true },
+    );
+    await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => a.matmul(b), { a: spec([70, 33]), b: spec([33, 65]) }, { rtol: 1e-5, atol: 1e-5, portable: true });
+  });
+  it('f16 storage operands (packed to f32 textures on a CPU adapter)', async () => {
+    await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => a.matmul(b), { a: spec([37, 21], 'f16'), b: spec([21, 70], 'f16') }, { rtol: 3e-3, atol: 3e-3, gen: uniform(-1, 1) });
+  });
   it('a large product (300 x 257 x 129)', async () => {
     await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => a.matmul(b), { a: spec([300, 257]), b: spec([257, 129]) }, { rtol: 1e-4, atol: 1e-4 });
   });

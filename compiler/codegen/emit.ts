@@ -6,16 +6,28 @@
 import type { DType, Node, TensorType } from '../ir';
 import { numel, stridesOf } from '../ir';
 import { primitive } from '../primitive';
-import type { FuseCtx } from '../primitive';
+import type { DeviceTraits, FuseCtx, KernelSource, RawKernel } from '../primitive';
+import { PORTABLE_DEVICE } from '../primitive';
 import { WGSL_SPECIAL_FLOATS, storageType, valueType } from '../dtype';
 import { leafBuffers } from './schedule';
 
+/** A resource bound to a kernel, in binding order. */
+export type Binding =
+  | { readonly kind: 'out' }
+  | { readonly kind: 'in'; readonly node: Node }
+  | { readonly kind: 'texture'; readonly key: string; readonly access: 'read' | 'write'; readonly width: number; readonly height: number }
+  | { readonly kind: 'uniform'; readonly data: Uint32Array };
+
 export interface EmittedKernel {
   readonly node: Node;
-  /** materialised nodes bound at 1.., in binding order */
+  /** materialised nodes it reads (its 'in' bindings) */
   readonly reads: readonly Node[];
+  /** whether it writes the node's buffer (a packing kernel writes only a texture) */
+  readonly writesOutput: boolean;
+  readonly bindings: readonly Binding[];
   readonly wgsl: string;
-  readonly workgroupSize: number;
+  /** workgroups to dispatch */
+  readonly groups: number;
   readonly invocations: number;
   readonly label: string;
 }
@@ -116,7 +128,7 @@ const IDENTITY: Record<string, (d: DType) => string> = {
   min: (d) => (valueType(d) === 'f32' ? 'inf_f32()' : valueType(d) === 'i32' ? '2147483647i' : '4294967295u'),
 };
 
-export function emitKernel(n: Node, mat: ReadonlySet<number>, features: ReadonlySet<string>): EmittedKernel {
+export function emitKernels(n: Node, mat: ReadonlySet<number>, features: ReadonlySet<string>, device: DeviceTraits = PORTABLE_DEVICE): EmittedKernel[] {
   const p = primitive(n.op);
   const em = p.emission;
   let body: string;
@@ -126,11 +138,13 @@ export function emitKernel(n: Node, mat: ReadonlySet<number>, features: Readonly
   let helpers: Map<string, string>;
   if (em.kind === 'kernel') {
     reads = [...n.inputs];
-    const src = em.emit({ out: n.type, inputs: n.inputs.map((i) => i.type), features }, n.attrs);
-    body = src.code;
-    invocations = src.invocations;
-    workgroupSize = src.workgroupSize;
-    helpers = new Map(src.helpers ?? []);
+    const src = em.emit({ out: n.type, inputs: n.inputs.map((i) => i.type), features, device }, n.attrs);
+    if (Array.isArray(src)) return (src as readonly RawKernel[]).map((rk) => rawKernel(n, rk));
+    const ks = src as KernelSource;
+    body = ks.code;
+    invocations = ks.invocations;
+    workgroupSize = ks.workgroupSize;
+    helpers = new Map(ks.helpers ?? []);
   } else {
     reads = [...leafBuffers(n, mat)].sort((a, b) => a.id - b.id);
     const eb = new ExprBuilder(reads);
@@ -192,5 +206,12 @@ export function emitKernel(n: Node, mat: ReadonlySet<number>, features: Readonly
   ]
     .filter((l) => l !== '')
     .join('\n');
-  return { node: n, reads, wgsl, workgroupSize, invocations, label: `${n.op}#${n.id}` };
+  const bindings: Binding[] = [{ kind: 'out' }, ...reads.map((r) => ({ kind: 'in' as const, node: r }))];
+  return [{ node: n, reads, writesOutput: true, bindings, wgsl, groups: Math.ceil(invocations / workgroupSize), invocations, label: `${n.op}#${n.id}` }];
+}
+
+function rawKernel(n: Node, rk: RawKernel): EmittedKernel {
+  const bindings: Binding[] = rk.bindings.map((b) => (b.kind === 'in' ? { kind: 'in', node: n.inputs[b.input] } : b));
+  const reads = bindings.flatMap((b) => (b.kind === 'in' ? [b.node] : []));
+  return { node: n, reads, writesOutput: bindings.some((b) => b.kind === 'out'), bindings, wgsl: rk.wgsl, groups: rk.groups, invocations: rk.groups, label: `${n.op}#${n.id}:${rk.label}` };
 }

@@ -39,6 +39,8 @@ export interface CheckOptions {
   gen?: Record<string, Gen> | Gen;
   values?: Record<string, number[]>;
   dims?: Record<string, number>;
+  /** only the kernels meant for any adapter */
+  portable?: boolean;
 }
 
 export async function checkAgainstReference(fn: (args: any) => unknown, specs: SpecTree, opts: CheckOptions = {}): Promise<Record<string, HostTensor>> {
@@ -50,7 +52,7 @@ export async function checkAgainstReference(fn: (args: any) => unknown, specs: S
     values[i.name] = opts.values?.[i.name] ?? g(numel(i.shape), r);
   }
   const ref = evaluate(traced.graph, new Map(Object.entries(values)));
-  const exe = await compileTraced(optimize(traced.graph), traced.inputs, BACKEND);
+  const exe = await compileTraced(optimize(traced.graph), traced.inputs, BACKEND, undefined, opts.portable);
   const got = await exe.run(values);
   for (const [name, node] of traced.graph.outputs) {
     const want = ref.get(name)!;

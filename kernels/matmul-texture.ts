@@ -1,0 +1,142 @@
+/**
+ * Matmul for CPU rasterisers (llvmpipe), after ../shared/PERFORMANCE.md: operands are packed
+ * into rgba32float textures (four K values per texel, B transposed), a workgroup is one 8-lane
+ * subgroup, the A tile is shared across lanes with subgroupBroadcast, each K step fetches every
+ * texel it needs before the multiply-adds, and each lane owns a 32 x 8 block of C. Texture
+ * fetches are one call returning a vector, where storage-buffer loads become masked scalar loads.
+ * Shapes live in a uniform block, so one shader serves every matmul.
+ */
+import type { DType } from '../compiler/ir';
+import type { RawKernel } from '../compiler/primitive';
+
+export const TILE_M = 32;
+export const TILE_N = 64;
+const LANE_N = 8;
+
+const storage = (d: DType) => (d === 'f16' ? 'f16' : 'f32');
+const enableF16 = (...ds: DType[]) => (ds.includes('f16') ? 'enable f16;\n' : '');
+
+function packShader(src: DType): string {
+  return `${enableF16(src)}struct P { rows: u32, k: u32, rowsPad: u32, kq: u32, sR: u32, sK: u32, sB: u32, texels: u32 }
+@group(0) @binding(0) var<storage, read> src: array<${storage(src)}>;
+@group(0) @binding(1) var dst: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(2) var<uniform> p: P;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = gid.x + gid.y * nwg.x * 64u;
+  if (t >= p.texels) { return; }
+  let kq = t % p.kq;
+  let row = t / p.kq;
+  let bat = row / p.rowsPad;
+  let r = row % p.rowsPad;
+  var v = vec4<f32>(0.0);
+  if (r < p.rows) {
+    for (var i = 0u; i < 4u; i++) {
+      let k = kq * 4u + i;
+      if (k < p.k) { v[i] = f32(src[bat * p.sB + r * p.sR + k * p.sK]); }
+    }
+  }
+  textureStore(dst, vec2<i32>(i32(kq), i32(row)), v);
+}`;
+}
+
+function mmShader(out: DType): string {
+  const rows: string[] = [];
+  for (let r = 0; r < TILE_M; r++) {
+    rows.push(
+      `    { let x = subgroupBroadcast(a${r >> 3}, ${r & 7}u);`,
+      `      acc[${2 * r}] += vec4<f32>(dot(x, b0), dot(x, b1), dot(x, b2), dot(x, b3));`,
+      `      acc[${2 * r + 1}] += vec4<f32>(dot(x, b4), dot(x, b5), dot(x, b6), dot(x, b7)); }`,
+    );
+  }
+  return `enable subgroups;
+${enableF16(out)}struct P { m: u32, n: u32, kq: u32, mt: u32, nt: u32, mpad: u32, npad: u32, tiles: u32 }
+@group(0) @binding(0) var<storage, read_write> out: array<${storage(out)}>;
+@group(0) @binding(1) var ta: texture_2d<f32>;
+@group(0) @binding(2) var tb: texture_2d<f32>;
+@group(0) @binding(3) var<uniform> p: P;
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  let tile = wg.x + wg.y * nwg.x;
+  if (tile >= p.tiles) { return; }
+  let per = p.mt * p.nt;
+  let bat = tile / per;
+  let mt = (tile % per) / p.nt;
+  let nt = tile % p.nt;
+  let arow = i32(bat * p.mpad + mt * ${TILE_M}u + lane);
+  let brow = i32(bat * p.npad + nt * ${TILE_N}u + lane * ${LANE_N}u);
+  var acc: array<vec4<f32>, ${2 * TILE_M}>;
+  for (var kq = 0i; kq < i32(p.kq); kq++) {
+    let a0 = textureLoad(ta, vec2<i32>(kq, arow), 0);
+    let a1 = textureLoad(ta, vec2<i32>(kq, arow + 8), 0);
+    let a2 = textureLoad(ta, vec2<i32>(kq, arow + 16), 0);
+    let a3 = textureLoad(ta, vec2<i32>(kq, arow + 24), 0);
+${Array.from({ length: 8 }, (_, c) => `    let b${c} = textureLoad(tb, vec2<i32>(kq, brow + ${c}), 0);`).join('\n')}
+${rows.join('\n')}
+  }
+  let row0 = mt * ${TILE_M}u;
+  let col0 = nt * ${TILE_N}u + lane * ${LANE_N}u;
+  let base = bat * p.m * p.n;
+  for (var r = 0u; r < ${TILE_M}u; r++) {
+    let row = row0 + r;
+    if (row >= p.m) { break; }
+    for (var c = 0u; c < ${LANE_N}u; c++) {
+      let col = col0 + c;
+      if (col < p.n) { out[base + row * p.n + col] = ${storage(out)}(acc[2u * r + c / 4u][c % 4u]); }
+    }
+  }
+}`;
+}
+
+export interface TextureMatmulShape {
+  batches: number;
+  m: number;
+  n: number;
+  k: number;
+  ta: boolean;
+  tb: boolean;
+}
+
+/** Whether the texture path can take this product on a device with this texture limit. */
+export function textureMatmulFits(s: TextureMatmulShape, maxDim: number): boolean {
+  const mpad = Math.ceil(s.m / TILE_M) * TILE_M;
+  const npad = Math.ceil(s.n / TILE_N) * TILE_N;
+  return s.k > 0 && s.m > 0 && s.n > 0 && Math.ceil(s.k / 4) <= maxDim && s.batches * mpad <= maxDim && s.batches * npad <= maxDim;
+}
+
+export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DType, out: DType): RawKernel[] {
+  const { batches, m, n, k } = s;
+  const kq = Math.ceil(k / 4);
+  const mpad = Math.ceil(m / TILE_M) * TILE_M;
+  const npad = Math.ceil(n / TILE_N) * TILE_N;
+  // logical A [M, K] and B^T [N, K] as (row stride, k stride, batch stride) over the stored buffers
+  const aStr = s.ta ? [1, m, m * k] : [k, 1, m * k];
+  const bStr = s.tb ? [k, 1, n * k] : [1, n, n * k];
+  const pack = (input: number, key: string, rows: number, rowsPad: number, str: number[], dt: DType): RawKernel => {
+    const texels = batches * rowsPad * kq;
+    return {
+      wgsl: packShader(dt),
+      bindings: [{ kind: 'in', input }, { kind: 'texture', key, access: 'write', width: kq, height: batches * rowsPad }, { kind: 'uniform', data: Uint32Array.from([rows, k, rowsPad, kq, str[0], str[1], str[2], texels]) }],
+      groups: Math.ceil(texels / 64),
+      label: `pack${key}`,
+    };
+  };
+  const mt = mpad / TILE_M;
+  const nt = npad / TILE_N;
+  const tiles = batches * mt * nt;
+  return [
+    pack(0, 'A', m, mpad, aStr, inA),
+    pack(1, 'B', n, npad, bStr, inB),
+    {
+      wgsl: mmShader(out),
+      bindings: [
+        { kind: 'out' },
+        { kind: 'texture', key: 'A', access: 'read', width: kq, height: batches * mpad },
+        { kind: 'texture', key: 'B', access: 'read', width: kq, height: batches * npad },
+        { kind: 'uniform', data: Uint32Array.from([m, n, kq, mt, nt, mpad, npad, tiles]) },
+      ],
+      groups: tiles,
+      label: 'mm',
+    },
+  ];
+}
