@@ -1,4 +1,7 @@
-import { describe, it } from 'vitest';
+import { describe, it, expect } from 'vitest';
+import { trace } from '../compiler/trace';
+import { optimize } from '../compiler/passes';
+import { graphNodes } from '../compiler/ir';
 import fc from 'fast-check';
 import { spec } from '../compiler/trace';
 import { Tensor, concat, split } from '../dsl/tensor';
@@ -93,5 +96,13 @@ describe('views', () => {
       { x: spec([6, 4]), y: spec([2, 2]) },
       { gen: uniform(-1, 1) },
     );
+  });
+});
+
+describe('long reductions run in two passes', () => {
+  it('sum, max and min of a million elements, and over non-trailing axes', async () => {
+    await checkAgainstReference(({ x }: { x: Tensor }) => ({ s: x.sum(), m: x.max(), n: x.min([0, 2]), mean: x.mean([0, 2], true) }), { x: spec([257, 2, 2001]) }, { rtol: 1e-4, atol: 1e-3 });
+    const g = optimize(trace(({ x }: { x: Tensor }) => x.sum(), { x: spec([1000, 1000]) }).graph);
+    expect(graphNodes(g).filter((n) => n.op === 'reduce_sum')).toHaveLength(2);
   });
 });

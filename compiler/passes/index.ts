@@ -6,11 +6,12 @@ import { cse } from './cse';
 import { foldConstants } from './fold';
 import { simplify } from './simplify';
 import { lowerComposites } from './lower';
+import { splitLongReductions } from './split-reductions';
 
-export { cse, foldConstants, simplify, lowerComposites };
+export { cse, foldConstants, simplify, lowerComposites, splitLongReductions };
 
 /** Dead code needs no pass of its own: a graph holds only what its outputs reach. */
-export const optimize: (g: Graph) => Graph = flow(lowerComposites, simplify, foldConstants, simplify, cse);
+export const optimize: (g: Graph) => Graph = flow(lowerComposites, simplify, foldConstants, simplify, cse, splitLongReductions);
 
 export function countNodes(g: Graph): number {
   return graphNodes(g).length;
