@@ -2,11 +2,35 @@
 import type { AttrValue, Graph, Node } from './ir';
 import { fmtType, graphNodes } from './ir';
 
+/** FNV-1a over the bytes of a constant: cache keys must tell constants apart. */
+export function hashValues(v: Float64Array): string {
+  const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  let h = 0x811c9dc5;
+  let h2 = 0x01000193;
+  for (let i = 0; i < bytes.length; i++) {
+    h = Math.imul(h ^ bytes[i], 0x01000193) >>> 0;
+    h2 = Math.imul(h2 ^ bytes[i], 0x5bd1e995) >>> 0;
+  }
+  return `${h.toString(16)}${h2.toString(16)}`;
+}
+
+let exact = false;
+
 function fmtAttr(v: AttrValue): string {
-  if (v instanceof Float64Array) return v.length <= 8 ? `[${Array.from(v).join(', ')}]` : `<${v.length} values>`;
+  if (v instanceof Float64Array) return v.length <= 8 ? `[${Array.from(v).join(', ')}]` : exact ? `<${v.length} values #${hashValues(v)}>` : `<${v.length} values>`;
   if (Array.isArray(v)) return `[${v.map(fmtAttr).join(', ')}]`;
   if (v !== null && typeof v === 'object') return `{${Object.entries(v).map(([k, x]) => `${k}: ${fmtAttr(x as AttrValue)}`).join(', ')}}`;
   return String(v);
+}
+
+/** The graph's text with every constant's contents hashed in: a key for compiled executables. */
+export function graphKey(g: Graph): string {
+  exact = true;
+  try {
+    return printGraph(g);
+  } finally {
+    exact = false;
+  }
 }
 
 /** One line per node: `%7 = add(%3, %5) : f32[2, 3]`; node numbers are local to the graph. */

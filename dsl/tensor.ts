@@ -320,6 +320,15 @@ export function pad(x: Tensor, padding: readonly (readonly [number, number])[], 
   return wrap(apply('pad', [t.node], { lo: plo, hi: phi, value }));
 }
 
+/** If x is a transpose of its last two axes, the tensor before it (the matmul takes a flag instead). */
+function untransposed(x: Tensor): Tensor | undefined {
+  const n = x.node;
+  if (n.op !== 'permute') return undefined;
+  const p = n.attrs.perm as number[];
+  const r = p.length;
+  return r >= 2 && p[r - 2] === r - 1 && p[r - 1] === r - 2 && p.slice(0, -2).every((v, i) => v === i) ? new Tensor(n.inputs[0]) : undefined;
+}
+
 export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.rank === 0 || b.rank === 0) shapeError('matmul', 'operands must have rank >= 1', a.node.type, b.node.type);
   if (!isFloat(a.dtype) || a.dtype !== b.dtype) shapeError('matmul', 'operands need the same float dtype', a.node.type, b.node.type);
@@ -329,12 +338,26 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const [k1, k2] = [A.shape[A.rank - 1], B.shape[B.rank - 2]];
   if (k1 !== k2) shapeError('matmul', `inner dimensions differ: ${k1} vs ${k2}`, a.node.type, b.node.type);
   const batch = broadcastShapes('matmul', A.shape.slice(0, -2), B.shape.slice(0, -2));
-  const Ab = broadcastTo(A, [...batch, ...A.shape.slice(-2)]);
-  const Bb = broadcastTo(B, [...batch, ...B.shape.slice(-2)]);
-  let r = wrap(apply('matmul', [Ab.node, Bb.node], {}));
+  let r: Tensor;
+  if (B.rank === 2 && A.rank > 2 && !untransposed(A)) {
+    // [..., M, K] x [K, N]: one 2-D product over all rows instead of broadcasting the weight
+    const rows = A.shape.slice(0, -1);
+    r = reshape(mm2(reshape(A, [rows.reduce((x, y) => x * y, 1), k1]), B), [...rows, B.shape[1]]);
+  } else {
+    const Ab = broadcastTo(A, [...batch, ...A.shape.slice(-2)]);
+    const Bb = broadcastTo(B, [...batch, ...B.shape.slice(-2)]);
+    r = mm2(Ab, Bb);
+  }
   if (a.rank === 1) r = reshape(r, [...r.shape.slice(0, -2), r.shape[r.rank - 1]]);
   if (b.rank === 1) r = reshape(r, r.shape.slice(0, -1));
   return r;
+}
+
+/** The matmul primitive on equal-rank operands, with transposes folded into its flags. */
+function mm2(a: Tensor, b: Tensor): Tensor {
+  const at = untransposed(a);
+  const bt = untransposed(b);
+  return wrap(apply('matmul', [(at ?? a).node, (bt ?? b).node], { ta: !!at, tb: !!bt }));
 }
 
 export function concat<D extends DType>(xs: readonly Tensor<Shape, D>[], axis = 0): Tensor<Shape, D> {

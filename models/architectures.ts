@@ -1,2 +1,4 @@
 /** Registers every architecture `omni-emotion run` knows (each file calls registerArchitecture). */
+import './audio/whisper';
+import './llm/qwen2';
 import './vision/siglip';

@@ -8,7 +8,7 @@ import { numel } from '../compiler/ir';
 import { trace } from '../compiler/trace';
 import type { SpecTree } from '../compiler/trace';
 import { optimize } from '../compiler/passes';
-import { printGraph } from '../compiler/dump';
+import { graphKey } from '../compiler/dump';
 import type { BackendName, GpuBackendName } from './gpu';
 import { defaultBackend, getGpu } from './gpu';
 import type { Executable } from './executable';
@@ -44,7 +44,7 @@ export async function compile(fn: (args: any) => unknown, specs: SpecTree, optio
 export function compileTraced(graph: Graph, inputs: Executable['inputs'], backend: BackendName, external?: (name: string) => boolean, portable = false): Promise<Executable> {
   if (backend === 'cpu') return Promise.resolve(referenceExecutable(graph, inputs));
   const ext = external ? inputs.filter((i) => external(i.name)).map((i) => i.name) : [];
-  const key = `${backend}${portable ? ' portable' : ''}\n${ext.join(',')}\n${printGraph(graph)}`;
+  const key = `${backend}${portable ? ' portable' : ''}\n${ext.join(',')}\n${graphKey(graph)}`;
   let hit = cache.get(key);
   if (!hit) {
     if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);

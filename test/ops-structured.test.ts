@@ -120,3 +120,14 @@ describe('counter-based random numbers', () => {
   });
   void uniform;
 });
+
+describe('compile cache', () => {
+  it('tells graphs apart by the contents of large constants', async () => {
+    const { constant } = await import('../dsl/tensor');
+    const f = (k: number) => ({ x }: { x: Tensor }) => x.add(constant(Array.from({ length: 9 }, (_, i) => i * k), [9]));
+    const a = await compile(f(1), { x: spec([9]) }, { backend: BACKEND });
+    const b = await compile(f(100), { x: spec([9]) }, { backend: BACKEND });
+    expect(a).not.toBe(b);
+    expect(Array.from((await b.run({ x: new Float32Array(9) }))[''].data)).toEqual(Array.from({ length: 9 }, (_, i) => i * 100));
+  });
+});
