@@ -8,6 +8,7 @@ import { fmtShape, numel } from '../compiler/ir';
 import { byteSize } from '../compiler/dtype';
 import type { Gpu } from './gpu';
 import { awaitGpu } from './poll';
+import { createTrackedBuffer } from './stats';
 import type { HostData, HostTensor } from './host';
 import { checkInput, fromDeviceBytes, hostArrayFor, toDeviceBytes } from './host';
 
@@ -45,14 +46,14 @@ export function bufferId(b: GPUBuffer): number {
 export function gpuTensor(gpu: Gpu, shape: readonly number[], dtype: DType, data?: ArrayLike<number> | HostTensor, label = 'tensor'): DeviceTensor {
   const device = gpu.device;
   const size = deviceBytes(shape, dtype);
-  const buffer = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label });
+  const buffer = createTrackedBuffer(device, { size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label });
   const t: DeviceTensor = {
     kind: 'device',
     shape: [...shape],
     dtype,
     buffer,
     async read() {
-      const staging = device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const staging = createTrackedBuffer(device, { size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
       const enc = device.createCommandEncoder();
       enc.copyBufferToBuffer(buffer, 0, staging, 0, size);
       device.queue.submit([enc.finish()]);

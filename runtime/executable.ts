@@ -12,6 +12,7 @@ import { byteSize } from '../compiler/dtype';
 import type { Gpu } from './gpu';
 import { DeviceError } from './gpu';
 import { awaitGpu } from './poll';
+import { createTrackedBuffer, deviceStats } from './stats';
 import type { HostData, HostTensor } from './host';
 import { InputError, checkInput, flattenInputs, fromDeviceBytes, toDeviceBytes } from './host';
 import { planBuffers } from './memory';
@@ -41,6 +42,7 @@ export interface Executable {
 
 /** Pipelines by WGSL source, shared by every executable on the device. */
 const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+const PIPELINE_CACHE_LIMIT = 2048;
 const layoutCache = new WeakMap<GPUDevice, Map<string, GPUBindGroupLayout>>();
 
 function layoutEntry(b: Binding, i: number): GPUBindGroupLayoutEntry {
@@ -90,7 +92,10 @@ export async function pipelineFor(gpu: Gpu, k: EmittedKernel): Promise<GPUComput
     const msgs = info.messages.map((mm) => `  line ${mm.lineNum}: ${mm.message}`).join('\n');
     throw new DeviceError(`kernel ${k.label} failed to compile: ${err.message}\n${msgs}\n--- WGSL ---\n${k.wgsl}`);
   }
+  // bounded: executables hold their own pipelines, the cache only saves recompiling
+  if (m.size >= PIPELINE_CACHE_LIMIT) m.delete(m.keys().next().value!);
   m.set(k.wgsl, pipeline);
+  deviceStats.pipelines = m.size;
   return pipeline;
 }
 
@@ -120,7 +125,7 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
   const externalIds = new Set(inputNodes.filter((n) => gopts.external?.(n.attrs.name as string)).map((n) => n.id));
   const plan = planBuffers(kernels, inputNodes, g.outputs.map(([, n]) => n), bytesOf, externalIds);
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-  const buffers = plan.slots.map((size, i) => device.createBuffer({ size, usage, label: `slot${i}` }));
+  const buffers = plan.slots.map((size, i) => createTrackedBuffer(device, { size, usage, label: `slot${i}` }));
   const bufferOf = (n: Node): GPUBuffer => {
     const slot = plan.slotOf.get(n.id);
     if (slot === undefined) throw new Error(`no buffer planned for ${n.op}#${n.id}`);
@@ -149,7 +154,7 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
   const uniformFor = (data: Uint32Array) => {
     let u = uniforms.get(data);
     if (!u) {
-      u = device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      u = createTrackedBuffer(device, { size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
       device.queue.writeBuffer(u, 0, data);
       uniforms.set(data, u);
     }
@@ -244,7 +249,7 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
       const wanted = outputs.filter((o) => (options?.outputs ? options.outputs.includes(o.name) : !(o.name in into)));
       const staging = wanted.map((o) => {
         const size = bytesOf(o.node);
-        const s = device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+        const s = createTrackedBuffer(device, { size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
         if (numel(o.shape) > 0) encoder.copyBufferToBuffer(slotBuffer(o.node), 0, s, 0, size);
         return s;
       });

@@ -22,7 +22,7 @@ import type { DeviceTensor } from '../device-tensor';
 import { deviceBytes } from '../device-tensor';
 import type { HostTensor } from '../host';
 import type { BackendName } from '../gpu';
-import { defaultBackend, getGpu } from '../gpu';
+import { DeviceError, defaultBackend, getGpu } from '../gpu';
 import { buildStep } from './step';
 import type { LossFn } from './step';
 
@@ -176,7 +176,19 @@ export class Trainer {
     const into: Record<string, DeviceTensor> = {};
     for (const p of this.trainable) into[`params.${p}`] = this.params.get(p)!;
     for (const [k, v] of this.opt) into[`opt.${k}`] = v;
-    const out = await this.exe.run(inputs as never, { into, outputs: ['loss', 'gnorm', 'finite'] });
+    let out: Awaited<ReturnType<Executable['run']>>;
+    try {
+      out = await this.exe.run(inputs as never, { into, outputs: ['loss', 'gnorm', 'finite'] });
+    } catch (e) {
+      if (e instanceof DeviceError) {
+        const mem = this.memory();
+        throw new DeviceError(
+          `training step ${s + 1}: ${e.message} (a step plans ${(mem.peakBytes / 2 ** 20).toFixed(1)} MiB on the device; ` +
+            `try a smaller batch, gradient accumulation or activation checkpointing; the last checkpoint on disk is untouched)`,
+        );
+      }
+      throw e;
+    }
     const skipped = out.finite.data[0] !== 1;
     this.state.step++;
     if (skipped) this.state.skipped++;
