@@ -45,7 +45,7 @@ function model({ params: p, x }: { params: Params; x: Tensor }) {
   return { logits, probs: softmax(logits, -1) };
 }
 
-async function main() {
+export async function runQuickstart() {
   const dump = process.argv.includes('--dump') ? process.argv[process.argv.indexOf('--dump') + 1] : undefined;
   const specs = { params: paramSpecs(paramTree), x: spec([config.batch, config.seq, config.dim]) };
   if (dump === 'ir') {
@@ -81,16 +81,18 @@ async function main() {
   console.log(`class probabilities, sample 0: [${Array.from(probs.slice(0, config.classes), (v) => v.toFixed(4)).join(', ')}]`);
   console.log(`max |WebGPU - reference| = ${worst.toExponential(2)}`);
   if (!(worst < 1e-4)) {
-    console.error('quickstart: the adapter disagrees with the reference interpreter');
-    process.exit(1);
+    throw new Error('the adapter disagrees with the reference interpreter');
   }
   console.log('ok: the compiled kernels match the reference interpreter');
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(`quickstart: ${e instanceof Error ? e.message : e}`);
-    process.exit(1);
-  },
-);
+// run directly (not when imported by the demo)
+if (import.meta.url === `file://${process.argv[1]}`) {
+  runQuickstart().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(`quickstart: ${e instanceof Error ? e.message : e}`);
+      process.exit(1);
+    },
+  );
+}
