@@ -44,7 +44,14 @@ describe('matmul', () => {
     await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => a.matmul(b), { a: spec([70, 33]), b: spec([33, 65]) }, { rtol: 1e-5, atol: 1e-5, portable: true });
   });
   it('f16 storage operands (packed to f32 textures on a CPU adapter)', async () => {
-    await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => a.matmul(b), { a: spec([37, 21], 'f16'), b: spec([21, 70], 'f16') }, { rtol: 3e-3, atol: 3e-3, gen: uniform(-1, 1) });
+    await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => a.matmul(b), { a: spec([97, 121], 'f16'), b: spec([121, 130], 'f16') }, { rtol: 3e-3, atol: 3e-3, gen: uniform(-1, 1) });
+  });
+  it('the texture kernel on awkward batched and transposed shapes', async () => {
+    await checkAgainstReference(
+      ({ a, b }: { a: Tensor; b: Tensor }) => ({ ab: matmul(a, b), atb: matmul(a.transpose(), a), abt: matmul(b.transpose(), a.transpose()) }),
+      { a: spec([3, 67, 101]), b: spec([3, 101, 45]) },
+      { rtol: 1e-4, atol: 1e-4 },
+    );
   });
   it('a large product (300 x 257 x 129)', async () => {
     await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => a.matmul(b), { a: spec([300, 257]), b: spec([257, 129]) }, { rtol: 1e-4, atol: 1e-4 });

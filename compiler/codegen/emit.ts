@@ -13,17 +13,18 @@ import { leafBuffers } from './schedule';
 
 /** A resource bound to a kernel, in binding order. */
 export type Binding =
-  | { readonly kind: 'out' }
+  | { readonly kind: 'out'; readonly node: Node }
   | { readonly kind: 'in'; readonly node: Node }
   | { readonly kind: 'texture'; readonly key: string; readonly access: 'read' | 'write'; readonly width: number; readonly height: number }
   | { readonly kind: 'uniform'; readonly data: Uint32Array };
 
 export interface EmittedKernel {
+  /** the node it belongs to (the first, when several outputs are fused into one kernel) */
   readonly node: Node;
   /** materialised nodes it reads (its 'in' bindings) */
   readonly reads: readonly Node[];
-  /** whether it writes the node's buffer (a packing kernel writes only a texture) */
-  readonly writesOutput: boolean;
+  /** nodes whose buffers it writes (none for a packing kernel, several for sibling fusion) */
+  readonly outputs: readonly Node[];
   readonly bindings: readonly Binding[];
   readonly wgsl: string;
   /** workgroups to dispatch */
@@ -128,6 +129,45 @@ const IDENTITY: Record<string, (d: DType) => string> = {
   min: (d) => (valueType(d) === 'f32' ? 'inf_f32()' : valueType(d) === 'i32' ? '2147483647i' : '4294967295u'),
 };
 
+/** Several same-shape elementwise roots computed by one kernel: shared loads and subexpressions once. */
+function emitSiblings(roots: readonly Node[], mat: ReadonlySet<number>): EmittedKernel {
+  const readSet = new Map<number, Node>();
+  for (const r of roots) for (const l of leafBuffers(r, mat)) readSet.set(l.id, l);
+  const reads = [...readSet.values()].sort((a, b) => a.id - b.id);
+  const eb = new ExprBuilder(reads);
+  const top = new Scope();
+  const shape = roots[0].type.shape;
+  const { lines, idx } = unravel('tid', shape, 'o');
+  top.lines.push(...lines);
+  roots.forEach((r, i) => top.lines.push(`st_out${i}(tid, ${eb.gen(r, idx, top, true)});`));
+  const invocations = numel(shape);
+  const needF16 = [...roots, ...reads].some((t) => t.type.dtype === 'f16');
+  const wgsl = [
+    needF16 ? 'enable f16;' : '',
+    ...roots.map((r, i) => `@group(0) @binding(${i}) var<storage, read_write> out${i}: array<${storageType(r.type.dtype)}>;`),
+    ...reads.map((r, i) => `@group(0) @binding(${roots.length + i}) var<storage, read> in${i}: array<${storageType(r.type.dtype)}>;`),
+    ...roots.map((r, i) => `fn st_out${i}(i: i32, v: ${valueType(r.type.dtype)}) { out${i}[i] = ${storeConv('v', r.type.dtype)}; }`),
+    ...reads.map((r, i) => `fn ld_in${i}(i: i32) -> ${valueType(r.type.dtype)} { return ${loadConv(`in${i}[i]`, r.type.dtype)}; }`),
+    WGSL_SPECIAL_FLOATS,
+    ...eb.helpers.values(),
+    '@compute @workgroup_size(64)',
+    'fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {',
+    '  let tid = i32(gid.x + gid.y * nwg.x * 64u);',
+    `  if (tid >= ${invocations}) { return; }`,
+    top.lines.map((l) => '  ' + l).join('\n'),
+    '}',
+  ]
+    .filter((l) => l !== '')
+    .join('\n');
+  const bindings: Binding[] = [...roots.map((r) => ({ kind: 'out' as const, node: r })), ...reads.map((r) => ({ kind: 'in' as const, node: r }))];
+  return { node: roots[0], reads, outputs: roots, bindings, wgsl, groups: Math.ceil(invocations / 64), invocations, label: roots.map((r) => `${r.op}#${r.id}`).join('+') };
+}
+
+/** The kernels computing a schedule group: one node, or several same-shape elementwise siblings. */
+export function emitGroup(group: readonly Node[], mat: ReadonlySet<number>, features: ReadonlySet<string>, device: DeviceTraits = PORTABLE_DEVICE): EmittedKernel[] {
+  return group.length === 1 ? emitKernels(group[0], mat, features, device) : [emitSiblings(group, mat)];
+}
+
 export function emitKernels(n: Node, mat: ReadonlySet<number>, features: ReadonlySet<string>, device: DeviceTraits = PORTABLE_DEVICE): EmittedKernel[] {
   const p = primitive(n.op);
   const em = p.emission;
@@ -206,12 +246,12 @@ export function emitKernels(n: Node, mat: ReadonlySet<number>, features: Readonl
   ]
     .filter((l) => l !== '')
     .join('\n');
-  const bindings: Binding[] = [{ kind: 'out' }, ...reads.map((r) => ({ kind: 'in' as const, node: r }))];
-  return [{ node: n, reads, writesOutput: true, bindings, wgsl, groups: Math.ceil(invocations / workgroupSize), invocations, label: `${n.op}#${n.id}` }];
+  const bindings: Binding[] = [{ kind: 'out', node: n }, ...reads.map((r) => ({ kind: 'in' as const, node: r }))];
+  return [{ node: n, reads, outputs: [n], bindings, wgsl, groups: Math.ceil(invocations / workgroupSize), invocations, label: `${n.op}#${n.id}` }];
 }
 
 function rawKernel(n: Node, rk: RawKernel): EmittedKernel {
-  const bindings: Binding[] = rk.bindings.map((b) => (b.kind === 'in' ? { kind: 'in', node: n.inputs[b.input] } : b));
+  const bindings: Binding[] = rk.bindings.map((b) => (b.kind === 'in' ? { kind: 'in', node: n.inputs[b.input] } : b.kind === 'out' ? { kind: 'out', node: n } : b));
   const reads = bindings.flatMap((b) => (b.kind === 'in' ? [b.node] : []));
-  return { node: n, reads, writesOutput: bindings.some((b) => b.kind === 'out'), bindings, wgsl: rk.wgsl, groups: rk.groups, invocations: rk.groups, label: `${n.op}#${n.id}:${rk.label}` };
+  return { node: n, reads, outputs: bindings.some((b) => b.kind === 'out') ? [n] : [], bindings, wgsl: rk.wgsl, groups: rk.groups, invocations: rk.groups, label: `${n.op}#${n.id}:${rk.label}` };
 }

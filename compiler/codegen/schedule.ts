@@ -12,7 +12,55 @@ export interface Schedule {
   readonly materialised: ReadonlySet<number>;
   /** nodes computed by a kernel, in execution order */
   readonly kernels: readonly Node[];
+  /** the kernels to emit, in execution order: same-shape elementwise siblings share one */
+  readonly groups: readonly (readonly Node[])[];
   readonly nodes: readonly Node[];
+}
+
+const MAX_SIBLINGS = 8;
+
+/**
+ * Sibling fusion: elementwise kernels of the same shape that do not read each other become one
+ * kernel with several outputs, so shared inputs are loaded and shared subexpressions computed
+ * once (an optimizer update writes a parameter and its two moments from the same gradient).
+ * A group is emitted where its last member was; a kernel that reads a member closes the group,
+ * so nothing between its members depends on them.
+ */
+export function groupSiblings(kernels: readonly Node[], mat: ReadonlySet<number>, maxBindings: number, all: readonly Node[] = kernels): Node[][] {
+  const byId = new Map(all.map((n) => [n.id, n]));
+  interface Group { members: Node[]; ids: Set<number>; reads: Set<number>; closed: boolean; key: string }
+  const order: Group[] = [];
+  const open: Group[] = [];
+  for (const n of kernels) {
+    const reads = new Set([...leafBuffers(n, mat)].map((l) => l.id));
+    for (const g of open) if (!g.closed && [...reads].some((id) => g.ids.has(id))) g.closed = true;
+    const key = kindOf(n) === 'fusable' ? n.type.shape.join(',') : '';
+    // join the open group that shares the most input data with it, if that is substantial:
+    // unrelated kernels gain little from sharing a dispatch and would crowd out related ones
+    let target: Group | undefined;
+    let best = numel(n.type.shape) / 2;
+    if (key) {
+      for (const g of open) {
+        if (g.closed || g.key !== key || g.members.length >= MAX_SIBLINGS || new Set([...g.reads, ...reads]).size + g.members.length + 1 > maxBindings) continue;
+        let shared = 0;
+        for (const r of reads) if (g.reads.has(r)) shared += numel(byId.get(r)!.type.shape);
+        for (const m of g.members) if (m.inputs.some((i) => n.inputs.includes(i))) shared += numel(n.type.shape);
+        if (shared >= best) [best, target] = [shared, g];
+      }
+    }
+    if (target) {
+      target.members.push(n);
+      target.ids.add(n.id);
+      for (const r of reads) target.reads.add(r);
+      order.splice(order.indexOf(target), 1);
+      order.push(target);
+      continue;
+    }
+    const g: Group = { members: [n], ids: new Set([n.id]), reads, closed: !key, key };
+    order.push(g);
+    if (key) open.push(g);
+  }
+  return order.map((g) => g.members);
 }
 
 const kindOf = (n: Node) => primitive(n.op).emission.kind;
@@ -30,11 +78,32 @@ export function schedule(g: Graph, maxInputs = 7, forced: ReadonlySet<number> = 
     if (kind !== 'fusable') mat.add(n.id);
     if (kind === 'kernel') for (const i of n.inputs) mat.add(i.id);
     if (n.op === 'fill' || n.op === 'iota') cheap.add(n.id);
+    // a few elements of arithmetic on buffers (a step's finite flag, a clip factor) are cheaper
+    // to recompute wherever they are needed than to give a kernel and a buffer of their own
+    if (kind === 'fusable' && numel(n.type.shape) <= 16 && n.inputs.every((i) => cheap.has(i.id) || mat.has(i.id) || kindOf(i) !== 'fusable')) cheap.add(n.id);
     if (VIEW_OPS.has(n.op) && (cheap.has(n.inputs[0].id) || mat.has(n.inputs[0].id))) cheap.add(n.id);
   }
   // a fusable node read by several kernels is computed once, unless it is only index arithmetic
   for (const n of nodes) {
     if (kindOf(n) === 'fusable' && !cheap.has(n.id) && (users.get(n.id)?.length ?? 0) > 1) mat.add(n.id);
+  }
+  // ...or unless every kernel that would inline it is an elementwise root of its own shape:
+  // those become siblings in one kernel, which computes it once (see groupSiblings)
+  const outputIds = new Set(g.outputs.map(([, n]) => n.id));
+  const rootsOf = new Map<number, Set<number>>();
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i];
+    const roots = new Set<number>();
+    for (const u of users.get(n.id) ?? []) {
+      if (mat.has(u.id)) roots.add(u.id);
+      else for (const r of rootsOf.get(u.id) ?? []) roots.add(r);
+    }
+    rootsOf.set(n.id, roots);
+    if (!mat.has(n.id) || forced.has(n.id) || outputIds.has(n.id) || kindOf(n) !== 'fusable' || (users.get(n.id)?.length ?? 0) < 2) continue;
+    if ((users.get(n.id) ?? []).some((u) => kindOf(u) !== 'fusable')) continue;
+    const shape = n.type.shape.join();
+    if (roots.size >= 2 && roots.size <= MAX_SIBLINGS && [...roots].every((r) => kindOf(byId.get(r)!) === 'fusable' && byId.get(r)!.type.shape.join() === shape)) mat.delete(n.id);
   }
   // too many distinct buffers for one kernel: materialise its fusable inputs and try again
   for (const n of nodes) {
@@ -43,11 +112,11 @@ export function schedule(g: Graph, maxInputs = 7, forced: ReadonlySet<number> = 
       const more = new Set(forced);
       for (const i of n.inputs) more.add(i.id);
       if (more.size === forced.size) throw new Error(`kernel for ${n.op} reads more than ${maxInputs} buffers`);
-      return schedule(g, maxInputs, new Set([...mat, ...more]));
+      return schedule(g, maxInputs, more);
     }
   }
   const kernels = nodes.filter((n) => mat.has(n.id) && kindOf(n) !== 'source' && numel(n.type.shape) > 0);
-  return { materialised: mat, kernels, nodes };
+  return { materialised: mat, kernels, groups: groupSiblings(kernels, mat, maxInputs + 1, nodes), nodes };
 }
 
 /** The materialised nodes a kernel computing `root` reads. */

@@ -7,6 +7,7 @@ import { apply } from '../primitive';
 import { wrap } from '../../dsl/tensor';
 import type { Tensor } from '../../dsl/tensor';
 
+const TEXTURE_MIN_MACS = 1 << 20;
 const mm = (a: Tensor, b: Tensor, ta: boolean, tb: boolean): Tensor => wrap(apply('matmul', [a.node, b.node], { ta, tb }));
 
 /** Rows/cols of an operand as stored: with `t` the last two axes are swapped. */
@@ -55,7 +56,8 @@ definePrimitive({
       const batches = numel(k.out.shape.slice(0, -2));
       const shape = { batches, m: M, n: N, k: K, ta, tb };
       // a CPU rasteriser with 8-lane subgroups takes the texture kernel (5x faster there)
-      if (k.device.cpuLike && k.device.subgroupSize === 8 && k.features.has('subgroups') && textureMatmulFits(shape, k.device.maxTextureDimension2D)) {
+      // (small products stay on the portable kernel: two packing dispatches would cost more than they save)
+      if (k.device.cpuLike && k.device.subgroupSize === 8 && k.features.has('subgroups') && batches * M * N * K >= TEXTURE_MIN_MACS && textureMatmulFits(shape, k.device.maxTextureDimension2D)) {
         return textureMatmulKernels(shape, k.inputs[0].dtype, k.inputs[1].dtype, k.out.dtype);
       }
       // each invocation owns a 4x4 block of C; rows/cols past the edge read a clamped
