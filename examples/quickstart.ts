@@ -57,7 +57,7 @@ export async function runQuickstart() {
   const exe = await compile(model, specs);
   console.log(`compiled for ${exe.backend}: ${exe.stats.kernels} kernels (${exe.stats.distinctShaders} distinct), planned ${exe.stats.plannedBytes} bytes vs ${exe.stats.naiveBytes} naive, ${(performance.now() - t0).toFixed(0)} ms`);
   if (dump === 'wgsl') {
-    for (const k of exe.kernels) console.log(`// ---- ${k.label}: ${k.invocations} invocations\n${k.wgsl}\n`);
+    for (const k of exe.kernels) console.log(`// ---- ${k.label}: ${k.groups} workgroups\n${k.wgsl}\n`);
     return;
   }
   const params = initParams(paramTree, 42);

@@ -11,6 +11,7 @@ import { awaitGpu } from './poll';
 import { createTrackedBuffer } from './stats';
 import type { HostData, HostTensor } from './host';
 import { checkInput, fromDeviceBytes, hostArrayFor, toDeviceBytes } from './host';
+import { padTo4 } from './bytes';
 
 export interface DeviceTensor {
   readonly kind: 'device';
@@ -28,20 +29,7 @@ export const isDeviceTensor = (v: unknown): v is DeviceTensor => typeof v === 'o
 
 export const deviceBytes = (shape: readonly number[], dtype: DType) => Math.max(4, Math.ceil((numel(shape) * byteSize(dtype)) / 4) * 4);
 
-export function padTo4(b: Uint8Array): Uint8Array {
-  if (b.byteLength % 4 === 0 && b.byteLength > 0) return b;
-  const p = new Uint8Array(Math.max(4, Math.ceil(b.byteLength / 4) * 4));
-  p.set(b);
-  return p;
-}
-
-const ids = new WeakMap<GPUBuffer, number>();
-let nextBufferId = 1;
-export function bufferId(b: GPUBuffer): number {
-  let id = ids.get(b);
-  if (id === undefined) ids.set(b, (id = nextBufferId++));
-  return id;
-}
+export { padTo4 } from './bytes';
 
 export function gpuTensor(gpu: Gpu, shape: readonly number[], dtype: DType, data?: ArrayLike<number> | HostTensor, label = 'tensor'): DeviceTensor {
   const device = gpu.device;

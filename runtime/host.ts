@@ -1,9 +1,9 @@
 /** Host-side tensors: what callers pass in and get back. f16 travels as Float32Array. */
 import type { DType } from '../compiler/ir';
 import { fmtShape, numel } from '../compiler/ir';
-import { f16BitsToF32, f32ToF16Bits } from '../compiler/numerics';
 
-export type HostData = Float32Array | Int32Array | Uint32Array | Uint8Array;
+import type { HostData } from './bytes';
+export type { HostData };
 export interface HostTensor {
   readonly shape: readonly number[];
   readonly dtype: DType;
@@ -57,33 +57,7 @@ export function checkInput(name: string, value: unknown, shape: readonly number[
   return out;
 }
 
-/** Bytes in the device's storage layout (f16 packed, bool as u32). */
-export function toDeviceBytes(data: HostData, dtype: DType): Uint8Array {
-  if (dtype === 'f16') {
-    const u = new Uint16Array(data.length + (data.length & 1));
-    for (let i = 0; i < data.length; i++) u[i] = f32ToF16Bits(data[i]);
-    return new Uint8Array(u.buffer);
-  }
-  if (dtype === 'bool') return new Uint8Array(Uint32Array.from(data).buffer);
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-export function fromDeviceBytes(bytes: ArrayBuffer, n: number, dtype: DType): HostData {
-  switch (dtype) {
-    case 'f32':
-      return new Float32Array(bytes.slice(0, n * 4));
-    case 'f16': {
-      const u = new Uint16Array(bytes, 0, n);
-      return Float32Array.from(u, (b) => f16BitsToF32(b));
-    }
-    case 'i32':
-      return new Int32Array(bytes.slice(0, n * 4));
-    case 'u32':
-      return new Uint32Array(bytes.slice(0, n * 4));
-    case 'bool':
-      return Uint8Array.from(new Uint32Array(bytes, 0, n), (v) => (v ? 1 : 0));
-  }
-}
+export { toDeviceBytes, fromDeviceBytes } from './bytes';
 
 const isLeafValue = (v: unknown) =>
   typeof v === 'number' ||

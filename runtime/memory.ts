@@ -23,8 +23,7 @@ export function planBuffers(kernels: readonly EmittedKernel[], inputs: readonly 
   const slotOf = new Map<number, number>();
   const lastUse = new Map<number, number>();
   kernels.forEach((k, i) => k.reads.forEach((r) => lastUse.set(r.id, i)));
-  const writers = kernels.filter((k) => k.writesOutput);
-  const computed = new Set(writers.map((k) => k.node.id));
+  const computed = new Set(kernels.flatMap((k) => k.outputs.map((o) => o.id)));
   const fixed = (n: Node) => {
     if (slotOf.has(n.id) || external.has(n.id)) return;
     slotOf.set(n.id, slots.length);
@@ -38,7 +37,7 @@ export function planBuffers(kernels: readonly EmittedKernel[], inputs: readonly 
 
   interface Life { node: Node; size: number; from: number; to: number }
   const lives: Life[] = kernels
-    .flatMap((k, i) => (k.writesOutput ? [{ node: k.node, size: bytesOf(k.node), from: i, to: Math.max(i, lastUse.get(k.node.id) ?? i) }] : []))
+    .flatMap((k, i) => k.outputs.map((o) => ({ node: o, size: bytesOf(o), from: i, to: Math.max(i, lastUse.get(o.id) ?? i) })))
     .filter((l) => !slotOf.has(l.node.id));
   const naive = fixedBytes + lives.reduce((a, l) => a + l.size, 0);
   lives.sort((a, b) => b.size - a.size || a.from - b.from);

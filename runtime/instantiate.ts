@@ -1,0 +1,195 @@
+/**
+ * Instantiates an executable plan on a WebGPU device: buffers, constants, scratch textures,
+ * uniform blocks, pipelines (with compile errors reported per kernel), and a `run` that records
+ * every dispatch into one command encoder, submits once and reads back only what is asked.
+ * It depends on nothing of the compiler, so generated inference modules carry this same code.
+ */
+import type { ExecutablePlan, PlanBinding } from './plan';
+import { padTo4, toDeviceBytes } from './bytes';
+import type { DType } from '../compiler/ir';
+import { awaitGpu } from './poll';
+import { createTrackedBuffer, deviceStats } from './stats';
+
+export interface Instance {
+  /** upload bytes (storage layout) or bind a buffer for each input; read back `read`, copy outputs `into` buffers */
+  run(inputs: ReadonlyMap<string, Uint8Array | GPUBuffer>, read: readonly string[], into: ReadonlyMap<string, GPUBuffer>): Promise<Map<string, ArrayBuffer>>;
+  dispose(): void;
+}
+
+export class KernelCompileError extends Error {
+  override name = 'DeviceError';
+}
+
+const layoutCache = new WeakMap<GPUDevice, Map<string, GPUBindGroupLayout>>();
+
+function layoutEntry(b: PlanBinding, i: number): GPUBindGroupLayoutEntry {
+  const visibility = GPUShaderStage.COMPUTE;
+  switch (b.kind) {
+    case 'out':
+      return { binding: i, visibility, buffer: { type: 'storage' } };
+    case 'in':
+      return { binding: i, visibility, buffer: { type: 'read-only-storage' } };
+    case 'uniform':
+      return { binding: i, visibility, buffer: { type: 'uniform' } };
+    case 'texture':
+      return b.access === 'read'
+        ? { binding: i, visibility, texture: { sampleType: 'unfilterable-float', viewDimension: '2d' } }
+        : { binding: i, visibility, storageTexture: { access: 'write-only', format: 'rgba32float', viewDimension: '2d' } };
+  }
+}
+
+function layoutFor(device: GPUDevice, bindings: readonly PlanBinding[]): GPUBindGroupLayout {
+  let m = layoutCache.get(device);
+  if (!m) layoutCache.set(device, (m = new Map()));
+  const key = bindings.map((b) => (b.kind === 'texture' ? `t${b.access}` : b.kind)).join(',');
+  let l = m.get(key);
+  if (!l) m.set(key, (l = device.createBindGroupLayout({ entries: bindings.map(layoutEntry) })));
+  return l;
+}
+
+const PIPELINE_CACHE_LIMIT = 2048;
+
+async function pipelineFor(device: GPUDevice, k: ExecutablePlan['kernels'][number], cache: Map<string, GPUComputePipeline>): Promise<GPUComputePipeline> {
+  const hit = cache.get(k.wgsl);
+  if (hit) return hit;
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ code: k.wgsl, label: k.label });
+  const pipeline = device.createComputePipeline({
+    label: k.label,
+    layout: device.createPipelineLayout({ bindGroupLayouts: [layoutFor(device, k.bindings)] }),
+    compute: { module, entryPoint: 'main' },
+  });
+  const err = await awaitGpu(() => device.popErrorScope());
+  if (err) {
+    const info = await module.getCompilationInfo();
+    const msgs = info.messages.map((mm) => `  line ${mm.lineNum}: ${mm.message}`).join('\n');
+    throw new KernelCompileError(`kernel ${k.label} failed to compile: ${err.message}\n${msgs}\n--- WGSL ---\n${k.wgsl}`);
+  }
+  // bounded: instances hold their own pipelines, the cache only saves recompiling
+  if (cache.size >= PIPELINE_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+  cache.set(k.wgsl, pipeline);
+  deviceStats.pipelines = cache.size;
+  return pipeline;
+}
+
+const ids = new WeakMap<GPUBuffer, number>();
+let nextBufferId = 1;
+function bufferId(b: GPUBuffer): number {
+  let id = ids.get(b);
+  if (id === undefined) ids.set(b, (id = nextBufferId++));
+  return id;
+}
+
+export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeError: () => Error | undefined, pipelineCache = new Map<string, GPUComputePipeline>()): Promise<Instance> {
+  const pipelines = await Promise.all(plan.kernels.map((k) => pipelineFor(device, k, pipelineCache)));
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+  const buffers = plan.slots.map((size, i) => createTrackedBuffer(device, { size, usage, label: `slot${i}` }));
+  for (const c of plan.constants) device.queue.writeBuffer(buffers[c.slot], 0, padTo4(constantBytes(c.values, c.dtype)));
+  const textures = new Map<string, GPUTexture>();
+  const uniforms: GPUBuffer[] = [];
+  const resources = plan.kernels.map((k) =>
+    k.bindings.map((b): GPUBindingResource | undefined => {
+      if (b.kind === 'texture') {
+        let t = textures.get(b.id);
+        if (!t) textures.set(b.id, (t = device.createTexture({ size: [b.width, b.height], format: 'rgba32float', usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING, label: b.id })));
+        return t.createView();
+      }
+      if (b.kind === 'uniform') {
+        const data = Uint32Array.from(b.data);
+        const u = createTrackedBuffer(device, { size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+        device.queue.writeBuffer(u, 0, data);
+        uniforms.push(u);
+        return { buffer: u };
+      }
+      return b.input === undefined ? { buffer: buffers[b.slot], size: b.bytes } : undefined;
+    }),
+  );
+  // inputs bound from outside are part of the bind groups: cache them per set of buffers
+  const bindGroupCache = new Map<string, GPUBindGroup[]>();
+  const bindGroups = (external: ReadonlyMap<string, GPUBuffer>) => {
+    const key = [...external].map(([n, b]) => `${n}:${bufferId(b)}`).join(',');
+    let bg = bindGroupCache.get(key);
+    if (!bg) {
+      if (bindGroupCache.size > 8) bindGroupCache.delete(bindGroupCache.keys().next().value!);
+      bg = plan.kernels.map((k, i) =>
+        device.createBindGroup({
+          layout: pipelines[i].getBindGroupLayout(0),
+          entries: k.bindings.map((b, j) => {
+            const r = resources[i][j] ?? (b.kind === 'in' || b.kind === 'out' ? { buffer: external.get(b.input!)!, size: b.bytes } : undefined);
+            if (!r || ('buffer' in r && !r.buffer)) throw new Error(`kernel ${k.label}: no buffer bound for input '${(b as { input?: string }).input}'`);
+            return { binding: j, resource: r };
+          }),
+        }),
+      );
+      bindGroupCache.set(key, bg);
+    }
+    return bg;
+  };
+  const maxPerDim = device.limits.maxComputeWorkgroupsPerDimension;
+  const grids = plan.kernels.map((k) => {
+    const x = Math.min(k.groups, maxPerDim);
+    return [x, Math.ceil(k.groups / Math.max(1, x))] as const;
+  });
+  const first = takeError();
+  if (first) throw first;
+
+  return {
+    async run(inputs, read, into) {
+      const external = new Map<string, GPUBuffer>();
+      for (const inp of plan.inputs) {
+        const v = inputs.get(inp.name);
+        if (v === undefined) continue;
+        if (v instanceof Uint8Array) {
+          if (inp.slot >= 0) device.queue.writeBuffer(buffers[inp.slot], 0, padTo4(v));
+        } else external.set(inp.name, v);
+      }
+      const groups = bindGroups(external);
+      const bufferOf = (t: ExecutablePlan['outputs'][number]) => (t.input !== undefined ? external.get(t.input)! : t.slot >= 0 ? buffers[t.slot] : external.get(t.name)!);
+      const encoder = device.createCommandEncoder();
+      if (plan.kernels.length) {
+        const pass = encoder.beginComputePass();
+        plan.kernels.forEach((k, i) => {
+          if (k.groups === 0) return;
+          pass.setPipeline(pipelines[i]);
+          pass.setBindGroup(0, groups[i]);
+          pass.dispatchWorkgroups(grids[i][0], grids[i][1]);
+        });
+        pass.end();
+      }
+      const byName = new Map(plan.outputs.map((o) => [o.name, o]));
+      for (const [name, target] of into) {
+        const o = byName.get(name)!;
+        const src = bufferOf(o);
+        if (o.bytes > 0 && src !== target) encoder.copyBufferToBuffer(src, 0, target, 0, o.bytes);
+      }
+      const staging = read.map((name) => {
+        const o = byName.get(name)!;
+        const s = createTrackedBuffer(device, { size: o.bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+        encoder.copyBufferToBuffer(bufferOf(o), 0, s, 0, o.bytes);
+        return s;
+      });
+      device.queue.submit([encoder.finish()]);
+      if (staging.length === 0) await awaitGpu(() => device.queue.onSubmittedWorkDone());
+      else await awaitGpu(() => Promise.all(staging.map((s) => s.mapAsync(GPUMapMode.READ))));
+      const err = takeError();
+      if (err) throw err;
+      const out = new Map<string, ArrayBuffer>();
+      read.forEach((name, i) => {
+        out.set(name, staging[i].getMappedRange().slice(0));
+        staging[i].unmap();
+        staging[i].destroy();
+      });
+      return out;
+    },
+    dispose() {
+      for (const b of [...buffers, ...uniforms]) b.destroy();
+      for (const t of textures.values()) t.destroy();
+    },
+  };
+}
+
+/** Constant values in their storage layout. */
+function constantBytes(values: readonly number[], dtype: DType): Uint8Array {
+  const host = dtype === 'i32' ? Int32Array.from(values) : dtype === 'u32' ? Uint32Array.from(values) : dtype === 'bool' ? Uint8Array.from(values, (v) => (v ? 1 : 0)) : Float32Array.from(values);
+  return toDeviceBytes(host, dtype);
+}

@@ -1,0 +1,90 @@
+/**
+ * An executable plan: everything needed to run a compiled graph, as plain data (kernels as WGSL
+ * with their bindings, buffer slots and sizes, constants, inputs and outputs). The runtime
+ * instantiates it on a device; `omni-emotion compile` writes it into a stand-alone module.
+ */
+import type { DType, Graph, Node } from '../compiler/ir';
+import { numel } from '../compiler/ir';
+import { byteSize } from '../compiler/dtype';
+import { schedule } from '../compiler/codegen/schedule';
+import { emitGroup } from '../compiler/codegen/emit';
+import type { DeviceTraits } from '../compiler/primitive';
+import { planBuffers } from './memory';
+
+export type PlanBinding =
+  | { readonly kind: 'out' | 'in'; readonly slot: number; readonly bytes: number; /** an input bound from outside at run time */ readonly input?: string }
+  | { readonly kind: 'texture'; readonly id: string; readonly access: 'read' | 'write'; readonly width: number; readonly height: number }
+  | { readonly kind: 'uniform'; readonly data: readonly number[] };
+
+export interface PlanTensor {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  /** -1: no buffer of its own (an unused input, or an external one) */
+  readonly slot: number;
+  readonly bytes: number;
+  /** an output that is an external input itself */
+  readonly input?: string;
+}
+
+export interface ExecutablePlan {
+  readonly inputs: readonly (PlanTensor & { readonly external: boolean })[];
+  readonly outputs: readonly PlanTensor[];
+  readonly slots: readonly number[];
+  readonly constants: readonly { readonly slot: number; readonly shape: readonly number[]; readonly dtype: DType; readonly values: readonly number[] }[];
+  readonly kernels: readonly { readonly label: string; readonly wgsl: string; readonly groups: number; readonly bindings: readonly PlanBinding[] }[];
+  readonly stats: { readonly kernels: number; readonly distinctShaders: number; readonly plannedBytes: number; readonly naiveBytes: number };
+}
+
+export interface PlanTarget {
+  readonly features: ReadonlySet<string>;
+  readonly traits: DeviceTraits;
+  readonly maxStorageBuffersPerShaderStage: number;
+  readonly maxStorageBufferBindingSize: number;
+}
+
+export class PlanError extends Error {
+  override name = 'PlanError';
+}
+
+const align4 = (n: number) => Math.max(4, Math.ceil(n / 4) * 4);
+export const bytesOf = (n: Node) => align4(numel(n.type.shape) * byteSize(n.type.dtype));
+
+export function makePlan(target: PlanTarget, g: Graph, external: (name: string) => boolean = () => false): ExecutablePlan {
+  const maxInputs = Math.max(1, Math.min(15, target.maxStorageBuffersPerShaderStage - 1));
+  const sched = schedule(g, maxInputs);
+  const kernels = sched.groups.flatMap((grp) => emitGroup(grp, sched.materialised, target.features, target.traits));
+  for (const k of [...kernels.flatMap((kk) => kk.outputs), ...kernels.flatMap((kk) => kk.reads)]) {
+    if (bytesOf(k) > target.maxStorageBufferBindingSize)
+      throw new PlanError(`tensor ${k.op}#${k.id} ${k.type.dtype}[${k.type.shape}] needs ${bytesOf(k)} bytes, above this adapter's binding limit ${target.maxStorageBufferBindingSize} (splitting is not implemented yet)`);
+  }
+  const externalIds = new Set(g.inputs.filter((n) => external(n.attrs.name as string)).map((n) => n.id));
+  const plan = planBuffers(kernels, g.inputs, g.outputs.map(([, n]) => n), bytesOf, externalIds);
+  const slot = (n: Node) => plan.slotOf.get(n.id) ?? -1;
+  const inputName = new Map(g.inputs.map((n) => [n.id, n.attrs.name as string]));
+  const bufferBinding = (kind: 'out' | 'in', n: Node): PlanBinding =>
+    externalIds.has(n.id) ? { kind, slot: -1, bytes: bytesOf(n), input: inputName.get(n.id) } : { kind, slot: slot(n), bytes: bytesOf(n) };
+  return {
+    inputs: g.inputs.map((n) => ({ name: n.attrs.name as string, shape: [...n.type.shape], dtype: n.type.dtype, slot: slot(n), bytes: bytesOf(n), external: externalIds.has(n.id) })),
+    outputs: g.outputs.map(([name, n]) => ({ name, shape: [...n.type.shape], dtype: n.type.dtype, slot: externalIds.has(n.id) ? -1 : slot(n), bytes: bytesOf(n), ...(externalIds.has(n.id) ? { input: inputName.get(n.id) } : {}) })),
+    slots: plan.slots,
+    constants: sched.nodes.filter((n) => n.op === 'const' && plan.slotOf.has(n.id)).map((n) => ({ slot: slot(n), shape: [...n.type.shape], dtype: n.type.dtype, values: Array.from(n.attrs.data as Float64Array) })),
+    kernels: kernels.map((k) => ({
+      label: k.label,
+      wgsl: k.wgsl,
+      groups: k.groups,
+      bindings: k.bindings.map((b): PlanBinding => {
+        switch (b.kind) {
+          case 'out':
+          case 'in':
+            return bufferBinding(b.kind, b.node);
+          case 'texture':
+            return { kind: 'texture', id: `${k.node.id}:${b.key}`, access: b.access, width: b.width, height: b.height };
+          case 'uniform':
+            return { kind: 'uniform', data: Array.from(b.data) };
+        }
+      }),
+    })),
+    stats: { kernels: kernels.length, distinctShaders: new Set(kernels.map((k) => k.wgsl)).size, plannedBytes: plan.plannedBytes, naiveBytes: plan.naiveBytes },
+  };
+}
