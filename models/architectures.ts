@@ -2,3 +2,4 @@
 import './audio/whisper';
 import './llm/qwen2';
 import './vision/siglip';
+import './face/facexformer';
