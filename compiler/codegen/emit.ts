@@ -133,7 +133,7 @@ const IDENTITY: Record<string, (d: DType) => string> = {
 function emitSiblings(roots: readonly Node[], mat: ReadonlySet<number>): EmittedKernel {
   const readSet = new Map<number, Node>();
   for (const r of roots) for (const l of leafBuffers(r, mat)) readSet.set(l.id, l);
-  const reads = [...readSet.values()].sort((a, b) => a.id - b.id);
+  const reads = [...readSet.values()];
   const eb = new ExprBuilder(reads);
   const top = new Scope();
   const shape = roots[0].type.shape;
@@ -186,7 +186,8 @@ export function emitKernels(n: Node, mat: ReadonlySet<number>, features: Readonl
     workgroupSize = ks.workgroupSize;
     helpers = new Map(ks.helpers ?? []);
   } else {
-    reads = [...leafBuffers(n, mat)].sort((a, b) => a.id - b.id);
+    // in order of first use, so structurally equal kernels get equal WGSL and share a pipeline
+    reads = [...leafBuffers(n, mat)];
     const eb = new ExprBuilder(reads);
     const top = new Scope();
     const { lines, idx } = unravel('tid', n.type.shape, 'o');
