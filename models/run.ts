@@ -4,7 +4,9 @@
  * ARCHITECTURE.md's stable interface: HF config.json, HF-named weights, safetensors in and out.
  */
 import { readJsonConfig } from '../dsl/config';
-import { spec } from '../compiler/trace';
+import { spec, trace } from '../compiler/trace';
+import { optimize } from '../compiler/passes';
+import { printGraph } from '../compiler/dump';
 import type { SpecTree } from '../compiler/trace';
 import { paramEntries, paramSpecs } from '../dsl/params';
 import { vjp } from '../dsl/grad';
@@ -32,6 +34,9 @@ export interface RunRequest {
   readonly out: string;
   readonly grad?: boolean;
   readonly backend?: BackendName;
+  /** print the optimised IR or the generated kernels */
+  readonly dump?: 'ir' | 'wgsl';
+  readonly print?: (text: string) => void;
 }
 
 export function findArchitecture(name: string): Architecture {
@@ -100,7 +105,10 @@ export async function runArchitecture(req: RunRequest): Promise<Record<string, H
       return { out, grads: pullback(ct) };
     };
   }
+  const print = req.print ?? ((t: string) => void process.stdout.write(`${t}\n`));
+  if (req.dump === 'ir') print(printGraph(optimize(trace(fn, specs).graph)));
   const exe = await compile(fn, specs, { backend: req.backend });
+  if (req.dump === 'wgsl') for (const k of exe.kernels) print(`// ---- ${k.label} (${k.groups} workgroups)\n${k.wgsl}\n`);
   const res = await exe.run({ params: weights, inputs: values, ...(cotangent ? { cotangent } : {}) });
   const result: Record<string, HostTensor> = {};
   if (!req.grad) result[arch.output] = res[''];

@@ -19,11 +19,13 @@ export function registerRun(program: Command, setExit: SetExit): void {
     .requiredOption('--out <file>', 'safetensors output file')
     .option('--grad', 'also write grad.<parameter> = d sum(output * cotangent) / d parameter')
     .option('--backend <name>', `one of ${BACKENDS.join(', ')}`)
-    .action(async (arch: string, o: { config: string; weights: string; inputs: string; out: string; grad?: boolean; backend?: string }) => {
+    .option('--dump <what>', 'print the optimised IR (ir) or the generated kernels (wgsl)')
+    .action(async (arch: string, o: { config: string; weights: string; inputs: string; out: string; grad?: boolean; backend?: string; dump?: string }) => {
+      if (o.dump && o.dump !== 'ir' && o.dump !== 'wgsl') throw new UserError(`--dump ${o.dump}: expected ir or wgsl`);
       if (o.backend && !(BACKENDS as readonly string[]).includes(o.backend)) throw new UserError(`--backend ${o.backend}: expected one of ${BACKENDS.join(', ')}`);
       const { runArchitecture } = await import('../../models/run');
       const t0 = performance.now();
-      const res = await runArchitecture({ arch, config: o.config, weights: o.weights, inputs: o.inputs, out: o.out, grad: !!o.grad, backend: o.backend as BackendName | undefined });
+      const res = await runArchitecture({ arch, config: o.config, weights: o.weights, inputs: o.inputs, out: o.out, grad: !!o.grad, backend: o.backend as BackendName | undefined, dump: o.dump as 'ir' | 'wgsl' | undefined });
       const names = Object.keys(res);
       process.stderr.write(`omni-emotion run ${arch}: wrote ${names.length} tensors to ${o.out} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
       setExit(0);
