@@ -10,7 +10,9 @@ say() { echo "[setup] $*" >&2; }
 
 if [ ! -d node_modules/webgpu ] || [ ! -d node_modules/vitest ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies (npm ci)"
-  npm ci --no-audit --no-fund >&2
+  # onnxruntime-node (pulled in by the dev dependency @huggingface/transformers, the log-mel
+  # oracle) would fetch CUDA binaries from a host this machine cannot reach; its CPU build ships in the tarball
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund >&2
 fi
 
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/omni-emotion-xdg-$(id -u)}"
