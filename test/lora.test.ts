@@ -41,3 +41,24 @@ describe('LoRA', () => {
     tr.dispose();
   });
 });
+
+describe('LoRA on the Qwen2 decoder', () => {
+  it('adapters on q/v projections change the logits once B is non-zero, and merge back exactly', async () => {
+    const { decodeOrThrow } = await import('../dsl/config');
+    const { Qwen2Config, qwen2Params, qwen2Forward } = await import('../models/llm/qwen2');
+    const { initParams } = await import('../dsl/params');
+    const cfg = decodeOrThrow(Qwen2Config, { vocab_size: 19, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1 }, 'cfg');
+    const tree = withLora(qwen2Params(cfg), { targets: ['model.layers.*.self_attn.q_proj', 'model.layers.*.self_attn.v_proj'], rank: 2, alpha: 4 });
+    const values = initParams(tree, 5);
+    for (const k of Object.keys(values)) if (k.endsWith('lora_B')) values[k] = { ...values[k], data: values[k].data.map((_, i) => ((i % 5) - 2) * 0.1) as Float32Array };
+    const fwd = ({ params, ids }: { params: any; ids: any }) => qwen2Forward(cfg, params, { inputIds: ids });
+    const ids = [1, 5, 7, 3, 0, 18];
+    const a = await (await compile(fwd, { params: paramSpecs(tree), ids: spec([1, 6], 'i32') }, { backend: BACKEND })).run({ params: values, ids });
+    const b = await (await compile(fwd, { params: paramSpecs(qwen2Params(cfg)), ids: spec([1, 6], 'i32') }, { backend: BACKEND })).run({ params: mergeLora(values), ids });
+    assertClose(b[''].data, a[''].data, 1e-5, 1e-5, 'merged logits');
+    const plain = { ...values };
+    for (const k of Object.keys(plain)) if (k.includes('lora')) delete plain[k];
+    const c = await (await compile(fwd, { params: paramSpecs(qwen2Params(cfg)), ids: spec([1, 6], 'i32') }, { backend: BACKEND })).run({ params: plain, ids });
+    expect(Array.from(c[''].data)).not.toEqual(Array.from(a[''].data));
+  });
+});

@@ -14,6 +14,8 @@
  * pass (`qwen2Forward`), the KV-cache prefill and the one-token decode step (models/llm/generate.ts)
  * share every other line.
  */
+import { linear as nnLinear } from '../../dsl/nn';
+import type { LinearParams } from '../../dsl/nn';
 import * as t from 'io-ts';
 import type { Tensor } from '../../dsl/tensor';
 import { iota, stopGradient, where } from '../../dsl/tensor';
@@ -199,10 +201,8 @@ export type AttendFn = (layer: number, q: Tensor, k: Tensor, v: Tensor) => Tenso
 
 export const causalAttend: AttendFn = (_l, q, k, v) => attention(q, k, v, { causal: true });
 
-const lin = (p: { weight: Tensor; bias?: Tensor }, x: Tensor): Tensor => {
-  const y = x.matmul(p.weight.transpose());
-  return p.bias ? y.add(p.bias) : y;
-};
+/** nn.linear, so LoRA adapters added by dsl/lora.ts (lora_A, lora_B, ...) take part. */
+const lin = (p: LinearParams, x: Tensor): Tensor => nnLinear(p)(x);
 
 /** Token embeddings [..., H]; with pad_token_id that row is a constant for autodiff (padding_idx). */
 export function qwen2Embed(d: Qwen2Dims, p: Qwen2Weights, ids: Tensor): Tensor {
