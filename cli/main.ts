@@ -18,8 +18,10 @@ import { registerDoctor } from './commands/doctor';
 import { registerDemo } from './commands/demo';
 import { registerTokenize } from './commands/tokenize';
 import { registerData } from './commands/data';
+import { registerFeatures } from './commands/features';
+import { registerFaces } from './commands/faces';
 
-const VERBS: RegisterVerb[] = [registerRun, registerCompile, registerTrain, registerInfer, registerEval, registerBench, registerDoctor, registerDemo, registerData, registerTokenize];
+const VERBS: RegisterVerb[] = [registerRun, registerCompile, registerTrain, registerInfer, registerEval, registerBench, registerDoctor, registerDemo, registerData, registerTokenize, registerFeatures, registerFaces];
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
