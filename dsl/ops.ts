@@ -4,7 +4,7 @@ import { apply, shapeError } from '../compiler/primitive';
 import { convOutSize } from '../compiler/primitives/conv';
 import type { Shape } from './shape-types';
 import type { Tensor } from './tensor';
-import { normAxis, where, wrap } from './tensor';
+import { concat, normAxis, where, wrap } from './tensor';
 
 export type Padding = number | readonly [number, number];
 const pair = (p: Padding): [number, number] => (typeof p === 'number' ? [p, p] : [p[0], p[1]]);
@@ -16,6 +16,8 @@ export interface ConvOptions {
   padding?: number | readonly Padding[];
   dilation?: number | readonly number[];
   groups?: number;
+  /** keep the direct convolution kernel (default: ungrouped convolutions run as a matmul) */
+  direct?: boolean;
 }
 
 /** N-d convolution: x [B, Cin, ...S], w [Cout, Cin/groups, ...K], optional bias [Cout]. */
@@ -23,16 +25,52 @@ export function conv(x: Tensor, w: Tensor, bias?: Tensor, opts: ConvOptions = {}
   const nd = x.rank - 2;
   const pads: Padding[] = typeof opts.padding === 'number' || opts.padding === undefined ? Array(nd).fill(opts.padding ?? 0) : [...(opts.padding as Padding[])];
   if (pads.length !== nd) shapeError('conv', `padding needs ${nd} entries, got ${pads.length}`);
-  const y = wrap(
-    apply('conv', [x.node, w.node], {
-      stride: perAxis(opts.stride ?? 1, nd),
-      dilation: perAxis(opts.dilation ?? 1, nd),
-      padLo: pads.map((p) => pair(p)[0]),
-      padHi: pads.map((p) => pair(p)[1]),
-      groups: opts.groups ?? 1,
-    }),
-  );
+  const attrs = {
+    stride: perAxis(opts.stride ?? 1, nd),
+    dilation: perAxis(opts.dilation ?? 1, nd),
+    padLo: pads.map((p) => pair(p)[0]),
+    padHi: pads.map((p) => pair(p)[1]),
+    groups: opts.groups ?? 1,
+  };
+  // the primitive checks every shape; then ungrouped convolutions take the matmul path, whose
+  // kernels (and gradients) are several times faster than the direct loops
+  const direct = wrap(apply('conv', [x.node, w.node], attrs));
+  const y = attrs.groups === 1 && !opts.direct && x.size > 0 && direct.size > 0 ? convAsMatmul(x, w, attrs, direct.shape) : direct;
   return bias ? y.add(bias.reshape([bias.shape[0], ...Array(nd).fill(1)])) : y;
+}
+
+/**
+ * Convolution as one matmul (an implicit GEMM): the input windows become rows [B*O, Cin*K]
+ * (strided slices, or a plain reshape when windows tile the input), times W [Cout, Cin*K]^T.
+ */
+function convAsMatmul(x: Tensor, w: Tensor, a: { stride: number[]; dilation: number[]; padLo: number[]; padHi: number[] }, outShape: readonly number[]): Tensor {
+  const nd = x.rank - 2;
+  const [B, Cin] = x.shape;
+  const Cout = w.shape[0];
+  const K = w.shape.slice(2);
+  const O = outShape.slice(2);
+  const nK = K.reduce((p, q) => p * q, 1);
+  const nO = O.reduce((p, q) => p * q, 1);
+  const xp = x.pad([[0, 0], [0, 0], ...a.padLo.map((lo, d) => [lo, a.padHi[d]] as [number, number])]);
+  let rows: Tensor;
+  const tiles = K.every((k, d) => a.stride[d] === k && a.dilation[d] === 1);
+  if (tiles) {
+    // windows tile the (cropped) input: [B, Cin, O0, K0, O1, K1, ...] -> [B, O0, O1, .., Cin, K0, K1, ..]
+    const cropped = xp.slice([null, null, ...O.map((o, d) => [0, o * K[d]] as [number, number])]);
+    const split = cropped.reshape([B, Cin, ...O.flatMap((o, d) => [o, K[d]])]);
+    const perm = [0, ...O.map((_, d) => 2 + 2 * d), 1, ...K.map((_, d) => 3 + 2 * d)];
+    rows = split.permute(perm).reshape([B * nO, Cin * nK]);
+  } else {
+    const offsets: number[][] = [[]];
+    for (const k of K) offsets.splice(0, offsets.length, ...offsets.flatMap((o) => Array.from({ length: k }, (_, i) => [...o, i])));
+    const cols = offsets.map((off) =>
+      xp.slice([null, null, ...off.map((k, d) => [k * a.dilation[d], k * a.dilation[d] + (O[d] - 1) * a.stride[d] + 1, a.stride[d]] as [number, number, number])]).unsqueeze(2),
+    );
+    const stacked = concat(cols, 2); // [B, Cin, K, O...]
+    rows = stacked.permute([0, ...O.map((_, d) => 3 + d), 1, 2]).reshape([B * nO, Cin * nK]);
+  }
+  const y = rows.matmul(w.reshape([Cout, Cin * nK]).transpose()); // [B*O, Cout]
+  return y.reshape([B, ...O, Cout]).permute([0, nd + 1, ...O.map((_, d) => 1 + d)]);
 }
 
 export function conv1d(x: Tensor, w: Tensor, bias?: Tensor, opts: ConvOptions = {}): Tensor {

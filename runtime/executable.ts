@@ -30,6 +30,8 @@ export interface Executable {
   readonly inputs: readonly { name: string; shape: number[]; dtype: DType }[];
   readonly outputs: readonly { name: string; shape: number[]; dtype: DType }[];
   run(inputs: Readonly<Record<string, unknown>>, options?: RunOptions): Promise<Record<string, HostTensor>>;
+  /** one run timing every kernel (GPU timestamps), slowest first; absent on the cpu backend */
+  profile?(inputs: Readonly<Record<string, unknown>>): Promise<{ label: string; ms: number }[]>;
   /** a device tensor on this executable's backend (for state passed to run) */
   deviceTensor(shape: readonly number[], dtype: DType, data?: ArrayLike<number> | HostTensor): DeviceTensor;
   /** the generated kernels, for --dump wgsl */
@@ -71,6 +73,23 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
   const inputByName = new Map(plan.inputs.map((i) => [i.name, i]));
   const outputByName = new Map(plan.outputs.map((o) => [o.name, o]));
   let disposed = false;
+  const bindInputs = (values: Record<string, unknown>) => {
+    for (const k of Object.keys(values)) if (!inputByName.has(k)) throw new InputError(`unexpected input '${k}'; expected ${[...inputByName.keys()].join(', ')}`);
+    const bound = new Map<string, Uint8Array | GPUBuffer>();
+    for (const inp of plan.inputs) {
+      if (!(inp.name in values)) throw new InputError(`missing input '${inp.name}' (${inp.dtype}[${inp.shape.join(', ')}])`);
+      const v = values[inp.name];
+      if (inp.external && !isDeviceTensor(v)) throw new InputError(`input '${inp.name}' must be a device tensor (it was compiled as external)`);
+      if (isDeviceTensor(v)) {
+        checkDeviceInput(inp.name, v, inp.shape, inp.dtype);
+        if (!v.buffer) throw new InputError(`input '${inp.name}' is a cpu tensor, this executable runs on ${gpu.backend}`);
+        bound.set(inp.name, v.buffer);
+      } else if (inp.slot >= 0) {
+        bound.set(inp.name, toDeviceBytes(checkInput(inp.name, v, inp.shape, inp.dtype), inp.dtype));
+      }
+    }
+    return bound;
+  };
 
   return {
     backend: gpu.backend,
@@ -82,23 +101,14 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
     deviceTensor(shape, dtype, data) {
       return gpuTensor(gpu, shape, dtype, data);
     },
+    async profile(tree) {
+      const bound = bindInputs(flattenInputs(tree));
+      return (await inst.profile(bound)).sort((a, b) => b.ms - a.ms);
+    },
     async run(tree, options) {
       if (disposed) throw new Error('executable was disposed');
       const values = flattenInputs(tree);
-      for (const k of Object.keys(values)) if (!inputByName.has(k)) throw new InputError(`unexpected input '${k}'; expected ${[...inputByName.keys()].join(', ')}`);
-      const bound = new Map<string, Uint8Array | GPUBuffer>();
-      for (const inp of plan.inputs) {
-        if (!(inp.name in values)) throw new InputError(`missing input '${inp.name}' (${inp.dtype}[${inp.shape.join(', ')}])`);
-        const v = values[inp.name];
-        if (inp.external && !isDeviceTensor(v)) throw new InputError(`input '${inp.name}' must be a device tensor (it was compiled as external)`);
-        if (isDeviceTensor(v)) {
-          checkDeviceInput(inp.name, v, inp.shape, inp.dtype);
-          if (!v.buffer) throw new InputError(`input '${inp.name}' is a cpu tensor, this executable runs on ${gpu.backend}`);
-          bound.set(inp.name, v.buffer);
-        } else if (inp.slot >= 0) {
-          bound.set(inp.name, toDeviceBytes(checkInput(inp.name, v, inp.shape, inp.dtype), inp.dtype));
-        }
-      }
+      const bound = bindInputs(values);
       const into = new Map<string, GPUBuffer>();
       for (const [name, t] of Object.entries(options?.into ?? {})) {
         const o = outputByName.get(name);

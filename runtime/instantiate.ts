@@ -13,6 +13,8 @@ import { createTrackedBuffer, deviceStats } from './stats';
 export interface Instance {
   /** upload bytes (storage layout) or bind a buffer for each input; read back `read`, copy outputs `into` buffers */
   run(inputs: ReadonlyMap<string, Uint8Array | GPUBuffer>, read: readonly string[], into: ReadonlyMap<string, GPUBuffer>): Promise<Map<string, ArrayBuffer>>;
+  /** one run with a timestamp around every kernel (needs 'timestamp-query'): milliseconds per kernel */
+  profile(inputs: ReadonlyMap<string, Uint8Array | GPUBuffer>): Promise<{ label: string; ms: number }[]>;
   dispose(): void;
 }
 
@@ -101,6 +103,7 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
         uniforms.push(u);
         return { buffer: u };
       }
+      // graph inputs are resolved per call: a buffer given at run time replaces the slot
       return b.input === undefined ? { buffer: buffers[b.slot], size: b.bytes } : undefined;
     }),
   );
@@ -115,7 +118,7 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
         device.createBindGroup({
           layout: pipelines[i].getBindGroupLayout(0),
           entries: k.bindings.map((b, j) => {
-            const r = resources[i][j] ?? (b.kind === 'in' || b.kind === 'out' ? { buffer: external.get(b.input!)!, size: b.bytes } : undefined);
+            const r = resources[i][j] ?? (b.kind === 'in' || b.kind === 'out' ? { buffer: external.get(b.input!) ?? buffers[b.slot], size: b.bytes } : undefined);
             if (!r || ('buffer' in r && !r.buffer)) throw new Error(`kernel ${k.label}: no buffer bound for input '${(b as { input?: string }).input}'`);
             return { binding: j, resource: r };
           }),
@@ -144,7 +147,7 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
         } else external.set(inp.name, v);
       }
       const groups = bindGroups(external);
-      const bufferOf = (t: ExecutablePlan['outputs'][number]) => (t.input !== undefined ? external.get(t.input)! : t.slot >= 0 ? buffers[t.slot] : external.get(t.name)!);
+      const bufferOf = (t: ExecutablePlan['outputs'][number]) => (t.input !== undefined && external.has(t.input) ? external.get(t.input)! : buffers[t.slot]);
       const encoder = device.createCommandEncoder();
       if (plan.kernels.length) {
         const pass = encoder.beginComputePass();
@@ -180,6 +183,40 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
         staging[i].destroy();
       });
       return out;
+    },
+    async profile(inputs) {
+      if (!device.features.has('timestamp-query')) throw new Error("this device has no 'timestamp-query'");
+      const external = new Map<string, GPUBuffer>();
+      for (const inp of plan.inputs) {
+        const v = inputs.get(inp.name);
+        if (v instanceof Uint8Array) {
+          if (inp.slot >= 0) device.queue.writeBuffer(buffers[inp.slot], 0, padTo4(v));
+        } else if (v) external.set(inp.name, v);
+      }
+      const groups = bindGroups(external);
+      const n = plan.kernels.length;
+      const querySet = device.createQuerySet({ type: 'timestamp', count: Math.max(2, 2 * n) });
+      const resolve = createTrackedBuffer(device, { size: Math.max(16, 16 * n), usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+      const staging = createTrackedBuffer(device, { size: Math.max(16, 16 * n), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const encoder = device.createCommandEncoder();
+      plan.kernels.forEach((k, i) => {
+        const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+        if (k.groups > 0) {
+          pass.setPipeline(pipelines[i]);
+          pass.setBindGroup(0, groups[i]);
+          pass.dispatchWorkgroups(grids[i][0], grids[i][1]);
+        }
+        pass.end();
+      });
+      if (n) encoder.resolveQuerySet(querySet, 0, 2 * n, resolve, 0);
+      encoder.copyBufferToBuffer(resolve, 0, staging, 0, Math.max(16, 16 * n));
+      device.queue.submit([encoder.finish()]);
+      await awaitGpu(() => staging.mapAsync(GPUMapMode.READ));
+      const t = new BigInt64Array(staging.getMappedRange().slice(0));
+      staging.unmap();
+      for (const b of [staging, resolve]) b.destroy();
+      querySet.destroy();
+      return plan.kernels.map((k, i) => ({ label: k.label, ms: Number(t[2 * i + 1] - t[2 * i]) / 1e6 }));
     },
     dispose() {
       for (const b of [...buffers, ...uniforms]) b.destroy();

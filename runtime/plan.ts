@@ -12,7 +12,7 @@ import type { DeviceTraits } from '../compiler/primitive';
 import { planBuffers } from './memory';
 
 export type PlanBinding =
-  | { readonly kind: 'out' | 'in'; readonly slot: number; readonly bytes: number; /** an input bound from outside at run time */ readonly input?: string }
+  | { readonly kind: 'out' | 'in'; readonly slot: number; readonly bytes: number; /** a graph input: a buffer given at run time replaces the slot (-1: external, none of its own) */ readonly input?: string }
   | { readonly kind: 'texture'; readonly id: string; readonly access: 'read' | 'write'; readonly width: number; readonly height: number }
   | { readonly kind: 'uniform'; readonly data: readonly number[] };
 
@@ -62,11 +62,13 @@ export function makePlan(target: PlanTarget, g: Graph, external: (name: string) 
   const plan = planBuffers(kernels, g.inputs, g.outputs.map(([, n]) => n), bytesOf, externalIds);
   const slot = (n: Node) => plan.slotOf.get(n.id) ?? -1;
   const inputName = new Map(g.inputs.map((n) => [n.id, n.attrs.name as string]));
-  const bufferBinding = (kind: 'out' | 'in', n: Node): PlanBinding =>
-    externalIds.has(n.id) ? { kind, slot: -1, bytes: bytesOf(n), input: inputName.get(n.id) } : { kind, slot: slot(n), bytes: bytesOf(n) };
+  const bufferBinding = (kind: 'out' | 'in', n: Node): PlanBinding => {
+    const input = inputName.get(n.id);
+    return input !== undefined ? { kind, slot: externalIds.has(n.id) ? -1 : slot(n), bytes: bytesOf(n), input } : { kind, slot: slot(n), bytes: bytesOf(n) };
+  };
   return {
     inputs: g.inputs.map((n) => ({ name: n.attrs.name as string, shape: [...n.type.shape], dtype: n.type.dtype, slot: slot(n), bytes: bytesOf(n), external: externalIds.has(n.id) })),
-    outputs: g.outputs.map(([name, n]) => ({ name, shape: [...n.type.shape], dtype: n.type.dtype, slot: externalIds.has(n.id) ? -1 : slot(n), bytes: bytesOf(n), ...(externalIds.has(n.id) ? { input: inputName.get(n.id) } : {}) })),
+    outputs: g.outputs.map(([name, n]) => ({ name, shape: [...n.type.shape], dtype: n.type.dtype, slot: externalIds.has(n.id) ? -1 : slot(n), bytes: bytesOf(n), ...(inputName.has(n.id) ? { input: inputName.get(n.id) } : {}) })),
     slots: plan.slots,
     constants: sched.nodes.filter((n) => n.op === 'const' && plan.slotOf.has(n.id)).map((n) => ({ slot: slot(n), shape: [...n.type.shape], dtype: n.type.dtype, values: Array.from(n.attrs.data as Float64Array) })),
     kernels: kernels.map((k) => ({

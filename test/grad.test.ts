@@ -54,6 +54,11 @@ describe('gradients of primitives: reverse mode = finite differences (float64), 
       }),
       { x: spec([2, 3, 9]), w: spec([4, 3, 3]), b: spec([4]), x2: spec([1, 4, 6, 7]), w2: spec([2, 2, 3, 2]) },
     ));
+  it('the direct convolution kernels (forward and both backward kernels)', async () =>
+    checkGrads(
+      ({ x, w }: { x: Tensor; w: Tensor }) => conv2d(x, w, undefined, { stride: [2, 1], padding: [1, [0, 1]], dilation: [1, 2], direct: true }),
+      { x: spec([1, 2, 6, 7]), w: spec([3, 2, 3, 2]) },
+    ));
   it('gather (embedding) and scatter-add', async () =>
     checkGrads(
       ({ t, ids, u }: { t: Tensor; ids: Tensor; u: Tensor }) => ({ e: embedding(t, ids), s: scatterAdd(u, ids.reshape([6]), 0, 5) }),

@@ -6,7 +6,7 @@ import { matmul } from '../dsl/tensor';
 import { conv1d, conv2d, embedding, scatterAdd, randomUniform, randomNormal, randomBits, dropout, avgPool1d } from '../dsl/ops';
 import { checkAgainstReference, ints, uniform } from './helpers/check';
 import { compile } from '../runtime/compile';
-import { BACKEND } from './helpers/check';
+import { BACKEND, assertClose } from './helpers/check';
 
 describe('matmul', () => {
   it('odd sizes, not multiples of the 4x4 block', async () => {
@@ -79,6 +79,13 @@ describe('convolution', () => {
       { rtol: 1e-5, atol: 1e-5 },
     );
   });
+  it('the direct kernel (ungrouped convolutions otherwise run as a matmul)', async () => {
+    await checkAgainstReference(
+      ({ x, w }: { x: Tensor; w: Tensor }) => ({ d2: conv2d(x, w, undefined, { stride: [2, 1], padding: [1, [0, 2]], direct: true }), d1: conv1d(x.reshape([2, 4, 63]), w.slice([null, null, 0]), undefined, { padding: 1, direct: true }) }),
+      { x: spec([2, 4, 9, 7]), w: spec([6, 4, 3, 2]) },
+      { rtol: 1e-5, atol: 1e-5 },
+    );
+  });
   it('patch embedding (kernel = stride, as SigLIP and Swin)', async () => {
     await checkAgainstReference(({ x, w, b }: { x: Tensor; w: Tensor; b: Tensor }) => conv2d(x, w, b, { stride: 4 }), { x: spec([1, 3, 16, 12]), w: spec([8, 3, 4, 4]), b: spec([8]) }, { rtol: 1e-5, atol: 1e-5 });
   });
@@ -136,5 +143,19 @@ describe('compile cache', () => {
     const b = await compile(f(100), { x: spec([9]) }, { backend: BACKEND });
     expect(a).not.toBe(b);
     expect(Array.from((await b.run({ x: new Float32Array(9) }))[''].data)).toEqual(Array.from({ length: 9 }, (_, i) => i * 100));
+  });
+});
+
+describe('device tensors as inputs', () => {
+  it('are bound directly whether or not the input was compiled as external', async () => {
+    const f = ({ x }: { x: Tensor }) => x.mul(3).exp();
+    for (const external of [undefined, () => true]) {
+      const exe = await compile(f, { x: spec([5]) }, { backend: BACKEND, external });
+      const dev = exe.deviceTensor([5], 'f32', [0, 0.1, 0.2, 0.3, 0.4]);
+      const out = await exe.run({ x: dev });
+      assertClose(out[''].data, [0, 0.3, 0.6, 0.9, 1.2].map(Math.exp), 1e-6, 1e-6, `external ${!!external}`);
+      if (!external) assertClose((await exe.run({ x: [1, 1, 1, 1, 1] }))[''].data, Array(5).fill(Math.exp(3)), 1e-6, 1e-6, 'host data after a device tensor');
+      dev.dispose();
+    }
   });
 });

@@ -143,8 +143,8 @@ export class Trainer {
     return this.options.lr * (this.options.schedule ? lrFactor(this.options.schedule, step) : 1);
   }
 
-  /** One update; `batches` holds one batch per micro-batch (or a single batch). */
-  async step(batches: unknown): Promise<StepResult> {
+  /** The executable's inputs for the next step. */
+  private stepInputs(batches: unknown) {
     const A = this.options.accumulate ?? 1;
     const list = Array.isArray(batches) && A > 1 ? batches : [batches];
     if (list.length !== A) throw new Error(`step: expected ${A} micro-batches, got ${list.length}`);
@@ -173,6 +173,18 @@ export class Trainer {
       batches: list,
       keys,
     };
+    return { inputs, lr, s };
+  }
+
+  /** Kernel timings of one step on these batches (nothing is updated). */
+  async profile(batches: unknown): Promise<{ label: string; ms: number }[]> {
+    if (!this.exe.profile) throw new Error('profiling needs a GPU backend');
+    return this.exe.profile(this.stepInputs(batches).inputs as never);
+  }
+
+  /** One update; `batches` holds one batch per micro-batch (or a single batch). */
+  async step(batches: unknown): Promise<StepResult> {
+    const { inputs, lr, s } = this.stepInputs(batches);
     const into: Record<string, DeviceTensor> = {};
     for (const p of this.trainable) into[`params.${p}`] = this.params.get(p)!;
     for (const [k, v] of this.opt) into[`opt.${k}`] = v;

@@ -1,0 +1,236 @@
+/**
+ * `npm run bench` / `omni-emotion bench [--json FILE] [--filter WORDS] [--runs N]`: our compiled
+ * functions against TensorFlow.js (webgpu), jax-js (webgpu and wasm) and, for the matmul rows,
+ * onnxruntime's CPU provider, in one process on the same adapter. How each contestant is timed:
+ * timing.ts, ours.ts and the files in peers/.
+ */
+import { Command } from 'commander';
+import { BENCH_DEFAULTS, benchCommand } from './options';
+import type { BenchCliOptions } from './options';
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { getGpu } from '../runtime/gpu';
+import { allRows } from './rows';
+import { maxRelDiff, median, timeOnce } from './timing';
+import { PEERS, PEER_LABEL } from './types';
+import type { Case, PeerName, Result, Row } from './types';
+
+export interface BenchOptions {
+  /** write the results here as a JSON array of rows */
+  readonly json?: string;
+  /** run only rows whose name contains one of these words */
+  readonly filter?: readonly string[];
+  readonly runs: number;
+  readonly warmup: number;
+  readonly peers: readonly PeerName[];
+  /** a contestant whose warm-up call is slow gets fewer timed calls, to stay near this */
+  readonly budgetSeconds: number;
+}
+
+export const DEFAULTS: BenchOptions = { ...BENCH_DEFAULTS, peers: PEERS };
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const reason = (e: unknown) => {
+  const msg = e instanceof Error ? e.message : String(e);
+  const line = msg.split('\n').find((l) => l.trim()) ?? msg;
+  return line.length > 100 ? `${line.slice(0, 97)}...` : line;
+};
+
+/**
+ * Rows whose name matches one of the patterns (separate arguments or comma-separated); a pattern
+ * of several words matches names that contain all of them: `--filter matmul softmax`,
+ * `--filter "f32 1024"`.
+ */
+export function selectRows(rows: readonly Row[], filter?: readonly string[]): Row[] {
+  const patterns = (filter ?? []).flatMap((f) => f.toLowerCase().split(',')).map((p) => p.split(/\s+/).filter(Boolean)).filter((p) => p.length > 0);
+  if (patterns.length === 0) return [...rows];
+  return rows.filter((r) => patterns.some((words) => words.every((w) => r.name.toLowerCase().includes(w))));
+}
+
+interface Contestant {
+  readonly label: string;
+  case?: Case;
+  error?: string;
+  times: number[];
+  runs: number;
+  /** its first warm-up call was so slow that the others were skipped */
+  warmedOnce?: boolean;
+}
+
+async function runRow(row: Row, o: BenchOptions): Promise<Result[]> {
+  const warm = row.warmup ?? o.warmup;
+  const contestants: Contestant[] = [];
+  const make = async (label: string, factory: (() => Promise<Case>) | string | undefined) => {
+    if (factory === undefined) return; // the peer has nothing to say on this row (onnxruntime: matmul only)
+    const c: Contestant = { label, times: [], runs: o.runs };
+    contestants.push(c);
+    if (typeof factory === 'string') c.error = factory;
+    else {
+      try {
+        c.case = await factory();
+      } catch (e) {
+        c.error = reason(e);
+      }
+    }
+  };
+  await make('ours', row.ours);
+  for (const p of o.peers) await make(PEER_LABEL[p], row.peers[p]);
+  const live = () => contestants.filter((c) => c.case && !c.error);
+  const fail = (c: Contestant, e: unknown) => {
+    c.error = reason(e);
+    log(`  ${c.label}: ${c.error}`);
+  };
+  const budget = (c: Contestant, ms: number) => {
+    if (ms > 0) c.runs = Math.max(1, Math.min(o.runs, Math.floor((o.budgetSeconds * 1000) / ms)));
+  };
+  for (const c of live()) {
+    try {
+      // a contestant whose single call takes half the budget is warm after one call
+      for (let i = 0; i < warm; i++) {
+        const ms = await timeOnce(c.case!);
+        budget(c, ms);
+        if (ms > (o.budgetSeconds * 1000) / 2) {
+          if (i + 1 < warm) c.warmedOnce = true;
+          break;
+        }
+      }
+    } catch (e) {
+      fail(c, e);
+    }
+  }
+  // round-robin: a burst of load from elsewhere on the machine hits every contestant alike
+  for (let r = 0; r < o.runs; r++) {
+    const order = live();
+    for (let i = 0; i < order.length; i++) {
+      const c = order[(i + r) % order.length];
+      if (c.times.length >= c.runs || c.error) continue;
+      try {
+        c.times.push(await timeOnce(c.case!));
+        if (warm === 0 && c.times.length === 1) budget(c, c.times[0]);
+      } catch (e) {
+        fail(c, e);
+      }
+    }
+  }
+  const outputs = new Map<Contestant, Float32Array>();
+  for (const c of live()) {
+    try {
+      outputs.set(c, await c.case!.read());
+    } catch (e) {
+      fail(c, e);
+    }
+  }
+  for (const c of contestants) {
+    try {
+      await c.case?.dispose();
+    } catch {
+      /* a failed dispose does not change the figures */
+    }
+  }
+  const gflops = (ms: number | null) => (ms !== null && row.flops ? row.flops / (ms * 1e6) : null);
+  const ours = contestants[0];
+  const oursMs = ours.error ? null : median(ours.times);
+  const oursOut = outputs.get(ours);
+  const noteOf = (c: Contestant) =>
+    [c.case?.note, c.warmedOnce ? '1 warm-up call (slow)' : undefined, c.runs < o.runs ? `${c.times.length} timed calls (slow)` : undefined].filter(Boolean).join('; ') || undefined;
+  const base = { name: row.name, ours_ms: oursMs, ours_gflops: gflops(oursMs), runs: o.runs, warmup: warm };
+  const peers = contestants.slice(1);
+  const oursError = ours.error ? { ours_error: ours.error } : {};
+  if (peers.length === 0) return [{ ...base, peer: null, peer_ms: null, peer_gflops: null, speedup: null, max_rel_diff: null, equal: null, note: noteOf(ours), ...oursError }];
+  return peers.map((c): Result => {
+    const peerMs = c.error ? null : median(c.times);
+    const out = outputs.get(c);
+    const diff = out && oursOut ? maxRelDiff(oursOut, out) : null;
+    const notes = [ours.error ? undefined : noteOf(ours), noteOf(c)].filter(Boolean);
+    return {
+      ...base,
+      peer: c.label,
+      peer_ms: peerMs,
+      peer_gflops: gflops(peerMs),
+      speedup: peerMs !== null && oursMs !== null ? peerMs / oursMs : null,
+      max_rel_diff: diff,
+      equal: diff === null ? null : diff <= (row.tol ?? 1e-3),
+      ...(notes.length ? { note: notes.join('; ') } : {}),
+      ...oursError,
+      ...(c.error ? { error: c.error } : {}),
+    };
+  });
+}
+
+const fmt = (v: number | null, digits = 1) => (v === null || !Number.isFinite(v) ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(digits));
+const fmtDiff = (r: Result) => (r.max_rel_diff === null ? '-' : `${r.max_rel_diff.toExponential(1)}${r.equal ? '' : ' (differs)'}`);
+
+const cell = (s: string) => s.replace(/\|/g, '/').replace(/\n/g, ' ');
+
+export function markdownTable(results: readonly Result[]): string {
+  const head = '| row | ours ms | ours GFLOP/s | peer | peer ms | peer GFLOP/s | speed-up | max rel diff | notes |\n|---|---:|---:|---|---:|---:|---:|---:|---|\n';
+  return (
+    head +
+    results
+      .map((r) => {
+        const peerMs = r.peer_ms === null && r.peer ? `n/a (${r.error ?? 'failed'})` : fmt(r.peer_ms);
+        const oursMs = r.ours_ms === null ? `n/a (${r.ours_error ?? 'failed'})` : fmt(r.ours_ms);
+        const speed = r.speedup === null ? '-' : `${r.speedup.toFixed(2)}x`;
+        return `| ${cell(r.name)} | ${cell(oursMs)} | ${fmt(r.ours_gflops)} | ${r.peer ?? '-'} | ${cell(peerMs)} | ${fmt(r.peer_gflops)} | ${speed} | ${fmtDiff(r)} | ${cell(r.note ?? '')} |`;
+      })
+      .join('\n') +
+    '\n'
+  );
+}
+
+export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Result[]> {
+  const o: BenchOptions = { ...DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) };
+  const rows = selectRows(allRows(), o.filter);
+  if (rows.length === 0) throw new Error(`no bench row matches ${JSON.stringify(o.filter)}; rows: ${allRows().map((r) => r.name).join(', ')}`);
+  // Mesa reads this when the driver starts: it only matters before the first device is made
+  if (rows.some((r) => r.coldShaderCache)) process.env.MESA_SHADER_CACHE_DISABLE ??= 'true';
+  const gpu = await getGpu();
+  const info = gpu.adapterInfo;
+  const load0 = loadavg()[0];
+  const started = new Date();
+  log(`bench: ${rows.length} rows, ${o.warmup} warm-up + ${o.runs} timed calls each, peers: ${o.peers.join(', ') || 'none'}`);
+  const results: Result[] = [];
+  for (const row of rows) {
+    log(`- ${row.name}`);
+    const t0 = performance.now();
+    const rs = await runRow(row, o);
+    results.push(...rs);
+    const peers = rs.filter((r) => r.peer).map((r) => `${r.peer} ${r.peer_ms === null ? 'n/a' : `${fmt(r.peer_ms)} ms`}`);
+    log(`  ours ${rs[0].ours_ms === null ? 'n/a' : `${fmt(rs[0].ours_ms)} ms`}${peers.length ? `; ${peers.join(', ')}` : ''} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+  const out =
+    `## omni-emotion bench, ${started.toISOString()}\n\n` +
+    `Adapter: ${[info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ')}; Node ${process.version}. ` +
+    `Median of ${o.runs} timed calls after ${o.warmup} warm-up calls (the compile row: none), the same for every contestant, timed round-robin; each call is op + submit + wait for the queue, readback excluded. ` +
+    `speed-up = peer ms / ours ms; max rel diff = max |ours - peer| / max |peer|. Load average ${load0.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end.\n\n` +
+    markdownTable(results);
+  process.stdout.write(out);
+  if (o.json) writeFileSync(o.json, `${JSON.stringify(results, null, 2)}\n`);
+  return results;
+}
+
+// ------------------------------------------------------------------ command line
+export async function benchFromCli(opts: BenchCliOptions): Promise<number> {
+  if (opts.list) {
+    process.stdout.write(`${selectRows(allRows(), opts.filter).map((r) => r.name).join('\n')}\n`);
+    return 0;
+  }
+  await runBench({ json: opts.json, filter: opts.filter, runs: opts.runs, warmup: opts.warmup, peers: opts.peers, budgetSeconds: opts.budget });
+  return 0;
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href;
+if (isMain) {
+  const program = benchCommand(new Command('bench').description('our compiled kernels against TF.js, jax-js and onnxruntime on this adapter'));
+  let code = 1;
+  try {
+    program.parse(process.argv);
+    code = await benchFromCli(program.opts<BenchCliOptions>());
+  } catch (e) {
+    process.stderr.write(`bench: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  }
+  // Dawn keeps native threads alive: end the process explicitly once the output is out
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
