@@ -9,7 +9,7 @@ import { definePrimitive, shapeError } from '../primitive';
 import type { RefTensor } from '../primitive';
 import { coerce, wgslLiteral } from '../dtype';
 import { apply } from '../primitive';
-import { concat, scatterAddT, wrap } from '../../dsl/tensor';
+import { concat, iota, scatterAddT, wrap } from '../../dsl/tensor';
 import type { Tensor } from '../../dsl/tensor';
 
 const view = (op: string, x: Tensor, attrs: Attrs): Tensor => wrap(apply(op, [x.node], attrs));
@@ -320,5 +320,16 @@ definePrimitive({
       return ctx.load(0, [...idx.slice(0, axis), ci, ...idx.slice(axis + r)]);
     },
   },
-  vjp: (ct, [x, ix], _o, attrs) => [scatterAddT(ct, ix, attrs.axis as number, x.shape[attrs.axis as number]), undefined],
+  vjp: (ct, [x, ix], _o, attrs) => {
+    const axis = attrs.axis as number;
+    const [V, N] = [x.shape[axis], ix.size];
+    const D = x.size / Math.max(1, V);
+    // a table lookup (axis 0): the transpose is one-hot(ids)^T x ct, a matmul on the fast path;
+    // scatter_add sums per output element over every index, which is quadratic
+    if (axis === 0 && x.rank === 2 && V * N * D <= 1 << 26 && N > 0) {
+      const oneHot = iota([N, V], 1, ix.dtype).eq(ix.reshape([N, 1])).cast(ct.dtype);
+      return [wrap(apply('matmul', [oneHot.node, ct.reshape([N, D]).node], { ta: true, tb: false })), undefined];
+    }
+    return [scatterAddT(ct, ix, axis, V), undefined];
+  },
 });
