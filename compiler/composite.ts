@@ -12,7 +12,10 @@ import { Tensor } from '../dsl/tensor';
 
 export type Expansion = (inputs: readonly Tensor[], attrs: Attrs) => Tensor;
 
-export function defineComposite(name: string, expand: Expansion): (inputs: readonly Tensor[], attrs?: Attrs) => Tensor {
+/** A fused kernel for a composite: a node computing it in one go, or undefined where it does not apply. */
+export type Fused = (inputs: readonly Node[], attrs: Attrs) => Node | undefined;
+
+export function defineComposite(name: string, expand: Expansion, fused?: Fused): (inputs: readonly Tensor[], attrs?: Attrs) => Tensor {
   const expandNodes = (inputs: readonly Node[], attrs: Attrs) => expand(inputs.map((n) => new Tensor(n)), attrs).node;
   definePrimitive({
     name,
@@ -24,7 +27,7 @@ export function defineComposite(name: string, expand: Expansion): (inputs: reado
       const byId = new Map(stand.map((n, i) => [n.id, ins[i].data]));
       return evaluateNodes([out], (n) => byId.get(n.id)!).get(out.id)!.data;
     },
-    emission: { kind: 'composite', expand: expandNodes },
+    emission: { kind: 'composite', expand: expandNodes, fused },
   });
   return (inputs, attrs = {}) => new Tensor(apply(name, inputs.map((t) => t.node), attrs));
 }

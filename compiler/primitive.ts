@@ -39,7 +39,7 @@ export type Emission =
   | { kind: 'fusable'; emit(ctx: FuseCtx, idx: readonly string[], attrs: Attrs): string }
   | { kind: 'reduce'; combine: 'sum' | 'max' | 'min' | 'argmax' | 'argmin' }
   | { kind: 'kernel'; emit(k: KernelCtx, attrs: Attrs): KernelSource | readonly RawKernel[] }
-  | { kind: 'composite'; expand(inputs: readonly Node[], attrs: Attrs): Node };
+  | { kind: 'composite'; expand(inputs: readonly Node[], attrs: Attrs): Node; fused?: (inputs: readonly Node[], attrs: Attrs) => Node | undefined };
 
 export interface KernelCtx {
   readonly out: TensorType;

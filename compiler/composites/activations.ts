@@ -3,7 +3,9 @@ import { defineComposite } from '../composite';
 import type { Tensor } from '../../dsl/tensor';
 import { normAxis } from '../../dsl/tensor';
 import type { Shape } from '../../dsl/shape-types';
-import type { DType } from '../ir';
+import type { Attrs, DType, Node } from '../ir';
+import { rowOp } from '../primitives/rows';
+import type { RowKind } from '../primitives/rows';
 
 const SQRT1_2 = Math.SQRT1_2;
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -19,16 +21,27 @@ export function gelu<S extends Shape, D extends DType>(x: Tensor<S, D>, approxim
 export const silu = <S extends Shape, D extends DType>(x: Tensor<S, D>): Tensor<S, D> => siluC([x]) as Tensor<S, D>;
 export const relu = <S extends Shape, D extends DType>(x: Tensor<S, D>): Tensor<S, D> => x.maximum(0);
 
-const softmaxC = defineComposite('softmax', ([x], a) => {
-  const axis = a.axis as number;
-  const e = x.sub(x.max(axis, true)).exp();
-  return e.div(e.sum(axis, true));
-});
-const logSoftmaxC = defineComposite('log_softmax', ([x], a) => {
-  const axis = a.axis as number;
-  const shifted = x.sub(x.max(axis, true));
-  return shifted.sub(shifted.exp().sum(axis, true).log());
-});
+/** Over the last axis the row kernel computes it in one pass (rows.ts). */
+const lastAxisRow = (kind: RowKind) => ([x]: readonly Node[], a: Attrs) => (a.axis === x.type.shape.length - 1 ? rowOp(kind, x, {}) : undefined);
+
+const softmaxC = defineComposite(
+  'softmax',
+  ([x], a) => {
+    const axis = a.axis as number;
+    const e = x.sub(x.max(axis, true)).exp();
+    return e.div(e.sum(axis, true));
+  },
+  lastAxisRow('softmax'),
+);
+const logSoftmaxC = defineComposite(
+  'log_softmax',
+  ([x], a) => {
+    const axis = a.axis as number;
+    const shifted = x.sub(x.max(axis, true));
+    return shifted.sub(shifted.exp().sum(axis, true).log());
+  },
+  lastAxisRow('log_softmax'),
+);
 
 export function softmax<S extends Shape, D extends DType>(x: Tensor<S, D>, axis = -1): Tensor<S, D> {
   return softmaxC([x], { axis: normAxis(axis, x.rank, 'softmax') }) as Tensor<S, D>;

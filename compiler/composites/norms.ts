@@ -2,10 +2,14 @@
 import { defineComposite } from '../composite';
 import type { Tensor } from '../../dsl/tensor';
 import type { Shape } from '../../dsl/shape-types';
-import type { DType } from '../ir';
+import type { Attrs, DType, Node } from '../ir';
+import { rowOp } from '../primitives/rows';
 import { shapeError } from '../primitive';
 
 const trailing = (rank: number, n: number) => Array.from({ length: n }, (_, i) => rank - n + i);
+
+/** One trailing axis: the row kernel (rows.ts). */
+const rowNorm = (kind: 'layer_norm' | 'rms_norm') => ([x, ...affine]: readonly Node[], a: Attrs) => (a.normalized === 1 ? rowOp(kind, x, { eps: a.eps as number, hasWeight: kind === 'rms_norm' ? affine.length > 0 : !!a.hasWeight }, affine) : undefined);
 
 const layerNormC = defineComposite('layer_norm', ([x, ...affine], a) => {
   const axes = trailing(x.rank, a.normalized as number);
@@ -16,13 +20,13 @@ const layerNormC = defineComposite('layer_norm', ([x, ...affine], a) => {
   if (w) y = y.mul(w);
   if (b) y = y.add(b);
   return y;
-});
+}, rowNorm('layer_norm'));
 
 const rmsNormC = defineComposite('rms_norm', ([x, w], a) => {
   const axes = trailing(x.rank, a.normalized as number);
   const y = x.mul(x.mul(x).mean(axes, true).add(a.eps as number).rsqrt());
   return w ? y.mul(w) : y;
-});
+}, rowNorm('rms_norm'));
 
 function checkAffine(op: string, x: Tensor, p: Tensor | undefined): number {
   if (!p) return 1;

@@ -11,7 +11,7 @@ import { splitLongReductions } from './split-reductions';
 export { cse, foldConstants, simplify, lowerComposites, splitLongReductions };
 
 /** Dead code needs no pass of its own: a graph holds only what its outputs reach. */
-export const optimize: (g: Graph) => Graph = flow(lowerComposites, simplify, foldConstants, simplify, cse, splitLongReductions);
+export const optimize: (g: Graph) => Graph = flow((g: Graph) => lowerComposites(g, undefined, true), simplify, foldConstants, simplify, cse, splitLongReductions);
 
 export function countNodes(g: Graph): number {
   return graphNodes(g).length;

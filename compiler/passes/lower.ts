@@ -3,8 +3,12 @@ import type { Graph, Node } from '../ir';
 import { makeNode, mapGraph } from '../ir';
 import { primitive } from '../primitive';
 
-/** `keep`: composites to leave in place (autodiff keeps rematerialisation regions). */
-export function lowerComposites(g: Graph, keep: (n: Node) => boolean = () => false): Graph {
+/**
+ * `keep`: composites to leave in place (autodiff keeps rematerialisation regions).
+ * `fused`: use a composite's fused kernel where it has one (code generation, after autodiff:
+ * gradients always come from the expansion).
+ */
+export function lowerComposites(g: Graph, keep: (n: Node) => boolean = () => false, fused = false): Graph {
   const done = new Map<number, Node>();
   // lowers the nodes an expansion created, stopping at nodes that are already lowered
   const lowerFresh = (root: Node): Node => {
@@ -31,7 +35,8 @@ export function lowerComposites(g: Graph, keep: (n: Node) => boolean = () => fal
   const lowerOne = (n: Node, inputs: readonly Node[]): Node => {
     const em = primitive(n.op).emission;
     if (em.kind !== 'composite' || keep(n)) return inputs.every((x, k) => x === n.inputs[k]) ? n : makeNode(n.op, inputs, n.attrs, n.type);
-    return lowerFresh(em.expand(inputs, n.attrs));
+    const f = fused && em.fused ? em.fused(inputs, n.attrs) : undefined;
+    return f ?? lowerFresh(em.expand(inputs, n.attrs));
   };
   return mapGraph(g, (n, inputs) => {
     const r = lowerOne(n, inputs);

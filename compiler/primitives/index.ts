@@ -6,3 +6,4 @@ import './reduce';
 import './matmul';
 import './conv';
 import './scatter';
+import './rows';
