@@ -95,3 +95,30 @@ describe('run refuses what does not fit, naming it', () => {
     expect(readdirSync(dir).includes('o.safetensors')).toBe(false);
   });
 });
+
+describe('training survives signals', () => {
+  it('SIGTERM finishes the step, writes a checkpoint and exits 0', { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'omni-sig-'));
+    const path = join(dir, 'ckpt.safetensors');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures', 'train-until-signal.ts'), path], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    await new Promise<void>((resolve) => {
+      const t = setInterval(() => {
+        if (/step 40\//.test(out)) {
+          clearInterval(t);
+          resolve();
+        }
+      }, 50);
+    });
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    expect(code).toBe(0);
+    expect(out).toMatch(/received SIGTERM: finishing this step and writing a checkpoint/);
+    const m = /interrupted=true steps=(\d+)/.exec(out);
+    expect(m).not.toBeNull();
+    const f = openSafetensors(path);
+    expect(JSON.parse(f.metadata.state).step).toBe(Number(m![1]));
+    f.close();
+  });
+});
