@@ -79,3 +79,16 @@ describe('training step features', () => {
     f16.dispose();
   });
 });
+
+describe('device failures during a step', () => {
+  it('name the step and what to change', async () => {
+    const { DeviceError } = await import('../runtime/gpu');
+    const tr = await mlpTrainer({ optimizer: { kind: 'sgd' } });
+    (tr.exe as { run: unknown }).run = async () => {
+      throw new DeviceError('WebGPU GPUOutOfMemoryError: out of memory');
+    };
+    await expect(tr.step(mlpData(8))).rejects.toThrow(/training step 1: WebGPU GPUOutOfMemoryError: out of memory \(a step plans [\d.]+ MiB on the device; try a smaller batch, gradient accumulation or activation checkpointing; the last checkpoint on disk is untouched\)/);
+    expect(tr.state.step).toBe(0);
+    tr.dispose();
+  });
+});
