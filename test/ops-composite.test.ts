@@ -27,6 +27,13 @@ describe('composites (expanded into primitives) on WebGPU match the reference', 
       { rtol: 1e-4, atol: 1e-4 },
     );
   });
+  it('row kernels with vec4 rows (last axis a multiple of 4): softmax, log-softmax, layer and RMS norm', async () => {
+    await checkAgainstReference(
+      ({ x, g, b }: { x: Tensor; g: Tensor; b: Tensor }) => ({ s: softmax(x.mul(20), -1), l: logSoftmax(x, -1), ln: layerNorm(x, g, b), rms: rmsNorm(x, g), plain: layerNorm(x) }),
+      { x: spec([7, 3, 12]), g: spec([12]), b: spec([12]) },
+      { rtol: 1e-4, atol: 1e-4 },
+    );
+  });
   it('attention: plain, causal, grouped-query (4 query heads per kv head) and masked', async () => {
     await checkAgainstReference(
       ({ q, k, v, qg, m }: { q: Tensor; k: Tensor; v: Tensor; qg: Tensor; m: Tensor }) => ({

@@ -8,7 +8,8 @@
 import type { Attrs, DType, Node } from '../ir';
 import { isFloat, numel } from '../ir';
 import { apply, definePrimitive, shapeError } from '../primitive';
-import { coerce } from '../dtype';
+import { WGSL_SPECIAL_FLOATS, coerce } from '../dtype';
+import type { RawKernel } from '../primitive';
 
 export type RowKind = 'softmax' | 'log_softmax' | 'layer_norm' | 'rms_norm';
 
@@ -52,6 +53,8 @@ definePrimitive({
       const rows = C === 0 ? 0 : numel(k.out.shape) / C;
       const hasW = !!attrs.hasWeight;
       const nAffine = k.inputs.length - 1;
+      // f32 rows of a multiple of 4: vec4 loads and stores (about 1.5x faster on llvmpipe)
+      if (C % 4 === 0 && C > 0 && k.out.dtype === 'f32' && k.inputs.every((t) => t.dtype === 'f32')) return vec4Rows(kind, C, rows, nAffine, hasW, attrs.eps as number);
       const wAt = (c: string) => (hasW ? `ld_in1(${c})` : '1.0');
       const bAt = (c: string) => (nAffine === 2 ? `ld_in2(${c})` : nAffine === 1 && !hasW ? `ld_in1(${c})` : '0.0');
       const eps = `f32(${attrs.eps as number})`;
@@ -77,6 +80,47 @@ definePrimitive({
     },
   },
 });
+
+function vec4Rows(kind: RowKind, C: number, rows: number, nAffine: number, hasW: boolean, eps: number): RawKernel[] {
+  const Q = C / 4;
+  const decl = (i: number, name: string, rw = 'read') => `@group(0) @binding(${i}) var<storage, ${rw}> ${name}: array<vec4<f32>>;`;
+  const affine = Array.from({ length: nAffine }, (_, i) => decl(i + 2, i === 0 && hasW ? 'w' : 'b'));
+  const wv = hasW ? 'w[q]' : 'vec4<f32>(1.0)';
+  const bv = (nAffine === 2 || (nAffine === 1 && !hasW)) ? 'b[q]' : 'vec4<f32>(0.0)';
+  const body =
+    kind === 'softmax' || kind === 'log_softmax'
+      ? `
+  var m4 = vec4<f32>(-inf_f32());
+  for (var q = 0u; q < ${Q}u; q++) { m4 = max(m4, x[base + q]); }
+  let m = max(max(m4.x, m4.y), max(m4.z, m4.w));
+  var s4 = vec4<f32>(0.0);
+  for (var q = 0u; q < ${Q}u; q++) { s4 += exp(x[base + q] - m); }
+  let s = s4.x + s4.y + s4.z + s4.w;
+  ${kind === 'softmax' ? 'let inv = 1.0 / s;' : 'let ls = m + log(s);'}
+  for (var q = 0u; q < ${Q}u; q++) { out[base + q] = ${kind === 'softmax' ? 'exp(x[base + q] - m) * inv' : 'x[base + q] - ls'}; }`
+      : `
+  var mean = 0.0;
+  ${kind === 'layer_norm' ? `var a4 = vec4<f32>(0.0);
+  for (var q = 0u; q < ${Q}u; q++) { a4 += x[base + q]; }
+  mean = (a4.x + a4.y + a4.z + a4.w) / ${C}.0;` : ''}
+  var v4 = vec4<f32>(0.0);
+  for (var q = 0u; q < ${Q}u; q++) { let d = x[base + q] - mean; v4 += d * d; }
+  let inv = inverseSqrt((v4.x + v4.y + v4.z + v4.w) / ${C}.0 + f32(${eps}));
+  for (var q = 0u; q < ${Q}u; q++) { out[base + q] = (x[base + q] - mean) * inv * ${wv} + ${bv}; }`;
+  const wgsl = [
+    decl(0, 'out', 'read_write'),
+    decl(1, 'x'),
+    ...affine,
+    WGSL_SPECIAL_FLOATS,
+    '@compute @workgroup_size(64)',
+    'fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {',
+    '  let row = gid.x + gid.y * nwg.x * 64u;',
+    `  if (row >= ${rows}u) { return; }`,
+    `  let base = row * ${Q}u;${body}`,
+    '}',
+  ].join('\n');
+  return [{ wgsl, bindings: [{ kind: 'out' }, ...Array.from({ length: nAffine + 1 }, (_, i) => ({ kind: 'in' as const, input: i }))], groups: Math.ceil(rows / 64), label: `${kind}4` }];
+}
 
 /** The fused node for a normalisation of x over its last axis (affine parameters optional). */
 export function rowOp(kind: RowKind, x: Node, attrs: Attrs & { eps?: number; hasWeight?: boolean }, affine: readonly Node[] = []): Node {
