@@ -20,8 +20,9 @@ import { registerTokenize } from './commands/tokenize';
 import { registerData } from './commands/data';
 import { registerFeatures } from './commands/features';
 import { registerFaces } from './commands/faces';
+import { registerModel } from './commands/model';
 
-const VERBS: RegisterVerb[] = [registerRun, registerCompile, registerTrain, registerInfer, registerEval, registerBench, registerDoctor, registerDemo, registerData, registerTokenize, registerFeatures, registerFaces];
+const VERBS: RegisterVerb[] = [registerRun, registerCompile, registerTrain, registerInfer, registerEval, registerBench, registerDoctor, registerDemo, registerData, registerTokenize, registerFeatures, registerFaces, registerModel];
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };

@@ -136,3 +136,19 @@ describe('runCli', () => {
     }
   });
 });
+
+describe('model', () => {
+  it('reports the paper preset parameter counts per component', { timeout: SPAWN_TIMEOUT }, async () => {
+    const r = await cli(['model', '--preset', 'paper', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.parameters.llm).toBe(7_615_616_512);
+    expect(j.parameters.audio_encoder).toBe(636_968_960);
+    expect(j.parameters.vision_tower).toBe(397_747_744);
+    expect(j.parameters.face_encoder).toBe(87_497_912);
+    expect(j.parameters.total).toBe(8_786_025_176);
+    const bad = await cli(['model', '--preset', 'huge']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim()).toBe('omni-emotion: --preset huge: expected one of tiny, small, paper');
+  });
+});
