@@ -29,7 +29,7 @@ const SENTENCES = [
 ];
 const SEQ = 56;
 
-async function main() {
+export async function runDemo() {
   const out = join('out', 'demo');
   mkdirSync(out, { recursive: true });
   console.log('== 1. a transformer block, compiled and checked against the reference interpreter');
@@ -94,10 +94,13 @@ async function main() {
   if (correct < SENTENCES.length - 1) throw new Error('the tiny model did not learn its sentences');
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(`demo: ${e instanceof Error ? e.message : e}`);
-    process.exit(1);
-  },
-);
+// run directly (`npm run demo`); `omni-emotion demo` imports runDemo
+if (import.meta.url === `file://${process.argv[1]}`) {
+  runDemo().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(`demo: ${e instanceof Error ? e.message : e}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,10 +1,17 @@
 /**
- * `omni-emotion demo`: runs the quickstart example end to end.
- * A placeholder until it is implemented; only this file changes then.
+ * `omni-emotion demo`: the README's main job (examples/demo.ts): a transformer block compiled and
+ * checked against the reference, a tiny Qwen2 trained from scratch, then KV-cache generation.
  */
 import type { Command } from 'commander';
-import { placeholder, type SetExit } from './verb';
+import type { SetExit } from './verb';
 
-export function registerDemo(program: Command, _setExit: SetExit): void {
-  placeholder(program, 'demo', 'run the quickstart example end to end');
+export function registerDemo(program: Command, setExit: SetExit): void {
+  program
+    .command('demo')
+    .summary('run the demo (what `npm run demo` runs)')
+    .action(async () => {
+      const { runDemo } = await import('../../examples/demo');
+      await runDemo();
+      setExit(0);
+    });
 }
