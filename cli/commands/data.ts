@@ -6,14 +6,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { generateSynthEmo, type SynthProgress } from '../../data/synth/index';
 import type { SetExit } from './verb';
+import { formatSeconds, intArg } from './args';
 
-function intArg(min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}, got '${value}'`);
-    return n;
-  };
-}
 
 function numArg(value: string): number {
   const n = Number(value);
@@ -21,10 +15,9 @@ function numArg(value: string): number {
   return n;
 }
 
-const time = (s: number) => (!Number.isFinite(s) ? '?' : s < 90 ? `${Math.round(s)}s` : `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`);
 
 export function progressLine(p: SynthProgress): string {
-  return `clip ${p.done}/${p.total}  ${p.clipsPerSecond.toFixed(2)} clips/s  elapsed ${time(p.elapsed)}  ETA ${time(p.eta)}`;
+  return `clip ${p.done}/${p.total}  ${p.clipsPerSecond.toFixed(2)} clips/s  elapsed ${formatSeconds(p.elapsed)}  ETA ${formatSeconds(p.eta)}`;
 }
 
 interface SynthFlags {
@@ -43,10 +36,10 @@ export function registerData(program: Command, setExit: SetExit): void {
     .command('synth')
     .summary('generate the SynthEmo corpus: synthetic face + voice clips and a JSONL manifest')
     .requiredOption('--out <dir>', 'output folder (clips/, manifest.jsonl, synthemo.json)')
-    .requiredOption('--n <count>', 'number of clips', intArg(1))
-    .option('--seed <seed>', 'seed: the same seed gives the same corpus', intArg(0), 0)
-    .option('--jobs <count>', 'clips made at once (default: number of cores)', intArg(1))
-    .option('--size <pixels>', 'frame width and height', intArg(16), 224)
+    .requiredOption('--n <count>', 'number of clips', intArg(1, true))
+    .option('--seed <seed>', 'seed: the same seed gives the same corpus', intArg(0, true), 0)
+    .option('--jobs <count>', 'clips made at once (default: number of cores)', intArg(1, true))
+    .option('--size <pixels>', 'frame width and height', intArg(16, true), 224)
     .option('--fps <rate>', 'frames per second', numArg, 10)
     .option('--seconds <length>', 'clip length', numArg, 3)
     .action(async (o: SynthFlags) => {

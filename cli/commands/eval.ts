@@ -11,7 +11,8 @@ import type { Command } from 'commander';
 import { UserError } from '../errors';
 import { toJson } from '../../data/metrics/report';
 import type { SetExit } from './verb';
-import { DEFAULT_CHECKPOINT, checkBackend, intArg } from './infer';
+import { DEFAULT_CHECKPOINT } from './infer';
+import { checkBackend, intArg } from './args';
 
 interface Flags {
   task?: string;

@@ -10,6 +10,7 @@ import { extname } from 'node:path';
 import { UserError } from '../errors';
 import { BACKENDS, type BackendName } from '../../runtime/gpu';
 import type { SetExit } from './verb';
+import { checkBackend, numArg } from './args';
 
 const IMAGE_EXTS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.bmp', '.gif', '.tif', '.tiff', '.avif']);
 
@@ -40,11 +41,6 @@ function intArg(value: string): number {
   return n;
 }
 
-function numArg(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got '${value}'`);
-  return n;
-}
 
 const r2 = (v: number) => Math.round(v * 100) / 100;
 
@@ -60,7 +56,7 @@ export function registerFaces(program: Command, setExit: SetExit): void {
     .option('--no-expressions', 'boxes only')
     .option('--backend <name>', `one of ${BACKENDS.join(', ')}`)
     .action(async (media: string, o: Flags) => {
-      if (o.backend && !(BACKENDS as readonly string[]).includes(o.backend)) throw new UserError(`--backend ${o.backend}: expected one of ${BACKENDS.join(', ')}`);
+      checkBackend(o.backend);
       if (o.inputSize % 32 !== 0) throw new UserError(`--input-size ${o.inputSize}: expected a multiple of 32`);
       if (!(o.scoreThreshold > 0 && o.scoreThreshold < 1)) throw new UserError(`--score-threshold ${o.scoreThreshold}: expected a number in (0, 1)`);
       const backend = o.backend as BackendName | undefined;

@@ -8,10 +8,11 @@
  * whole manifest (data/features/cache.ts); bad media are listed and skipped, the exit code is 0
  * unless nothing could be extracted.
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { UserError } from '../errors';
 import { BACKENDS, type BackendName } from '../../runtime/gpu';
 import type { SetExit } from './verb';
+import { checkBackend, formatSeconds, intArg, numArg } from './args';
 
 interface Flags {
   out?: string;
@@ -30,21 +31,8 @@ interface Flags {
   json?: boolean;
 }
 
-function intArg(min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}, got '${value}'`);
-    return n;
-  };
-}
 
-function numArg(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got '${value}'`);
-  return n;
-}
 
-const time = (s: number) => (!Number.isFinite(s) ? '?' : s < 90 ? `${Math.round(s)}s` : `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`);
 
 export function registerFeatures(program: Command, setExit: SetExit): void {
   program
@@ -66,7 +54,7 @@ export function registerFeatures(program: Command, setExit: SetExit): void {
     .option('--backend <name>', `one of ${BACKENDS.join(', ')}`)
     .option('--json', 'print the result as one JSON object')
     .action(async (media: string | undefined, o: Flags) => {
-      if (o.backend && !(BACKENDS as readonly string[]).includes(o.backend)) throw new UserError(`--backend ${o.backend}: expected one of ${BACKENDS.join(', ')}`);
+      checkBackend(o.backend);
       const backend = o.backend as BackendName | undefined;
       const { featureOptions, PRESETS } = await import('../../data/features/options');
       if (!(PRESETS as readonly string[]).includes(o.preset)) throw new UserError(`--preset ${o.preset}: expected one of ${PRESETS.join(', ')}`);
@@ -108,7 +96,7 @@ async function buildCache(manifest: string, dir: string, opts: import('../../dat
   const tty = process.stderr.isTTY === true;
   let lastShown = 0;
   const r = await buildFeatureCache(manifest, { dir, features: opts, detector, backend, ...(o.shardSize !== undefined ? { shardSize: o.shardSize } : {}) }, (p) => {
-    const line = `item ${p.done}/${p.total}  built ${p.built}  reused ${p.reused}  failed ${p.failed}  ${p.itemsPerSecond.toFixed(2)} items/s  ETA ${time(p.eta)}`;
+    const line = `item ${p.done}/${p.total}  built ${p.built}  reused ${p.reused}  failed ${p.failed}  ${p.itemsPerSecond.toFixed(2)} items/s  ETA ${formatSeconds(p.eta)}`;
     if (tty) process.stderr.write(`\r${line}\x1b[K`);
     else if (p.done === p.total || p.done - lastShown >= Math.max(1, Math.ceil(p.total / 10))) {
       lastShown = p.done;

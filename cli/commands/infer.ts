@@ -6,10 +6,11 @@
  * object with --json. A missing checkpoint or a bad media file is one line on stderr.
  */
 import { existsSync } from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { UserError } from '../errors';
-import { BACKENDS, type BackendName } from '../../runtime/gpu';
+import { BACKENDS } from '../../runtime/gpu';
 import type { SetExit } from './verb';
+import { checkBackend, intArg } from './args';
 
 interface Flags {
   checkpoint: string;
@@ -21,18 +22,7 @@ interface Flags {
 
 export const DEFAULT_CHECKPOINT = 'out/train';
 
-export function intArg(min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}, got '${value}'`);
-    return n;
-  };
-}
 
-export function checkBackend(b: string | undefined): BackendName | undefined {
-  if (b && !(BACKENDS as readonly string[]).includes(b)) throw new UserError(`--backend ${b}: expected one of ${BACKENDS.join(', ')}`);
-  return b as BackendName | undefined;
-}
 
 export function registerInfer(program: Command, setExit: SetExit): void {
   program

@@ -7,6 +7,7 @@ import type { SetExit } from './verb';
 import { UserError } from '../errors';
 import { BACKENDS } from '../../runtime/gpu';
 import type { BackendName } from '../../runtime/gpu';
+import { checkBackend } from './args';
 
 export function registerRun(program: Command, setExit: SetExit): void {
   program
@@ -22,7 +23,7 @@ export function registerRun(program: Command, setExit: SetExit): void {
     .option('--dump <what>', 'print the optimised IR (ir) or the generated kernels (wgsl)')
     .action(async (arch: string, o: { config: string; weights: string; inputs: string; out: string; grad?: boolean; backend?: string; dump?: string }) => {
       if (o.dump && o.dump !== 'ir' && o.dump !== 'wgsl') throw new UserError(`--dump ${o.dump}: expected ir or wgsl`);
-      if (o.backend && !(BACKENDS as readonly string[]).includes(o.backend)) throw new UserError(`--backend ${o.backend}: expected one of ${BACKENDS.join(', ')}`);
+      checkBackend(o.backend);
       const { runArchitecture } = await import('../../models/run');
       const t0 = performance.now();
       const res = await runArchitecture({ arch, config: o.config, weights: o.weights, inputs: o.inputs, out: o.out, grad: !!o.grad, backend: o.backend as BackendName | undefined, dump: o.dump as 'ir' | 'wgsl' | undefined });

@@ -8,10 +8,11 @@
  * size, LoRA rank/alpha or full tuning for instruct, fusion variant, frames and seed.
  * Exit codes: 0 done, 2 bad arguments/config/data, 130 interrupted (checkpoint written; --resume).
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { UserError } from '../errors';
 import { BACKENDS, type BackendName } from '../../runtime/gpu';
 import type { SetExit } from './verb';
+import { checkBackend, intArg } from './args';
 
 interface Flags {
   preset: string;
@@ -26,13 +27,6 @@ interface Flags {
   json?: boolean;
 }
 
-function intArg(min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}, got '${value}'`);
-    return n;
-  };
-}
 
 export function registerTrain(program: Command, setExit: SetExit): void {
   program
@@ -51,7 +45,7 @@ export function registerTrain(program: Command, setExit: SetExit): void {
     .action(async (o: Flags) => {
       if (o.data === undefined) throw new UserError('train: --data MANIFEST is required');
       if (o.out === undefined) throw new UserError('train: --out DIR is required');
-      if (o.backend && !(BACKENDS as readonly string[]).includes(o.backend)) throw new UserError(`--backend ${o.backend}: expected one of ${BACKENDS.join(', ')}`);
+      checkBackend(o.backend);
       const { runTraining } = await import('../../models/omni/train/driver');
       const r = await runTraining({
         preset: o.preset, data: o.data, stage: o.stage, out: o.out, resume: o.resume === true, config: o.config,
