@@ -5,6 +5,7 @@
  */
 import { create, globals } from 'webgpu';
 import { awaitGpu } from './poll';
+import { deviceRequest } from './device-request';
 import type { DeviceTraits } from '../compiler/primitive';
 
 export type GpuBackendName = 'vulkan' | 'metal' | 'd3d12' | 'opengles' | 'null';
@@ -57,8 +58,6 @@ export async function requestAdapter(backend: GpuBackendName): Promise<{ adapter
   return { adapter, instance };
 }
 
-const WANTED_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
-
 async function openDevice(backend: GpuBackendName): Promise<Gpu> {
   const { adapter } = await requestAdapter(backend);
   if (!adapter) {
@@ -67,24 +66,7 @@ async function openDevice(backend: GpuBackendName): Promise<Gpu> {
         `install a Vulkan driver, or use --backend cpu (the reference interpreter).`,
     );
   }
-  const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
-  const l = adapter.limits;
-  const device = await awaitGpu(() =>
-    adapter.requestDevice({
-      requiredFeatures,
-      requiredLimits: {
-        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-        maxBufferSize: l.maxBufferSize,
-        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-        maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
-        maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
-        maxTextureDimension2D: l.maxTextureDimension2D,
-      },
-    }),
-  );
+  const device = await awaitGpu(() => adapter.requestDevice(deviceRequest(adapter)));
   keepAlive.push(device);
   let firstError: Error | undefined;
   device.addEventListener('uncapturederror', (ev) => {

@@ -10,6 +10,7 @@ import type { ExecutablePlan } from './plan';
 import type { HostData } from './bytes';
 import { fromDeviceBytes, toDeviceBytes } from './bytes';
 import { awaitGpu } from './poll';
+import { deviceRequest } from './device-request';
 import { instantiate } from './instantiate';
 import type { StTensor } from './standalone-io';
 import { ModuleInputError, readSafetensorsFile, writeSafetensorsF32 } from './standalone-io';
@@ -35,21 +36,7 @@ async function openDevice(): Promise<{ device: GPUDevice; takeError: () => Error
   const gpu = create([`backend=${process.env.OMNI_BACKEND || 'vulkan'}`]) as GPU;
   const adapter = await awaitGpu(() => gpu.requestAdapter());
   if (!adapter) throw new ModuleInputError('no WebGPU adapter (install a Vulkan driver, e.g. Mesa lavapipe)');
-  const wanted = ['shader-f16', 'subgroups'].filter((f) => adapter.features.has(f)) as GPUFeatureName[];
-  const l = adapter.limits;
-  const device = await awaitGpu(() =>
-    adapter.requestDevice({
-      requiredFeatures: wanted,
-      requiredLimits: {
-        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-        maxBufferSize: l.maxBufferSize,
-        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-        maxTextureDimension2D: l.maxTextureDimension2D,
-      },
-    }),
-  );
+  const device = await awaitGpu(() => adapter.requestDevice(deviceRequest(adapter)));
   keepAlive.push(gpu, adapter, device);
   let first: Error | undefined;
   device.addEventListener('uncapturederror', (ev) => (first ??= new Error((ev as GPUUncapturedErrorEvent).error.message)));

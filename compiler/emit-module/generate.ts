@@ -16,7 +16,7 @@ import type { ExecutablePlan } from '../../runtime/plan';
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Self-contained sources whose statements are copied into the module, in dependency order. */
-const RUNTIME_FILES = ['compiler/numerics.ts', 'runtime/bytes.ts', 'runtime/poll.ts', 'runtime/stats.ts', 'runtime/plan.ts', 'runtime/instantiate.ts', 'runtime/standalone-io.ts', 'runtime/module-main.ts'];
+const RUNTIME_FILES = ['compiler/numerics.ts', 'runtime/bytes.ts', 'runtime/poll.ts', 'runtime/stats.ts', 'runtime/device-request.ts', 'runtime/plan.ts', 'runtime/instantiate.ts', 'runtime/standalone-io.ts', 'runtime/module-main.ts'];
 /** From runtime/plan.ts only its types travel (the planner itself is compiler code). */
 const TYPE_ONLY: Record<string, readonly string[]> = { 'runtime/plan.ts': ['PlanBinding', 'PlanTensor', 'ExecutablePlan'] };
 
