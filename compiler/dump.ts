@@ -14,33 +14,27 @@ export function hashValues(v: Float64Array): string {
   return `${h.toString(16)}${h2.toString(16)}`;
 }
 
-let exact = false;
-
-function fmtAttr(v: AttrValue): string {
+/** `exact`: large constants show a hash of their contents (for cache keys) instead of only their length. */
+function fmtAttr(v: AttrValue, exact: boolean): string {
   if (v instanceof Float64Array) return v.length <= 8 ? `[${Array.from(v).join(', ')}]` : exact ? `<${v.length} values #${hashValues(v)}>` : `<${v.length} values>`;
-  if (Array.isArray(v)) return `[${v.map(fmtAttr).join(', ')}]`;
-  if (v !== null && typeof v === 'object') return `{${Object.entries(v).map(([k, x]) => `${k}: ${fmtAttr(x as AttrValue)}`).join(', ')}}`;
+  if (Array.isArray(v)) return `[${v.map((x) => fmtAttr(x, exact)).join(', ')}]`;
+  if (v !== null && typeof v === 'object') return `{${Object.entries(v).map(([k, x]) => `${k}: ${fmtAttr(x as AttrValue, exact)}`).join(', ')}}`;
   return String(v);
 }
 
 /** The graph's text with every constant's contents hashed in: a key for compiled executables. */
 export function graphKey(g: Graph): string {
-  exact = true;
-  try {
-    return printGraph(g);
-  } finally {
-    exact = false;
-  }
+  return printGraph(g, true);
 }
 
 /** One line per node: `%7 = add(%3, %5) : f32[2, 3]`; node numbers are local to the graph. */
-export function printGraph(g: Graph): string {
+export function printGraph(g: Graph, exact = false): string {
   const nodes = graphNodes(g);
   const local = new Map<number, number>(nodes.map((n, i) => [n.id, i]));
   const ref = (n: Node) => `%${local.get(n.id)}`;
   const lines = nodes.map((n) => {
     const attrs = Object.entries(n.attrs).filter(([k]) => !(n.op === 'input' && (k === 'shape' || k === 'dtype')));
-    const a = attrs.length ? ` {${attrs.map(([k, v]) => `${k}=${fmtAttr(v)}`).join(', ')}}` : '';
+    const a = attrs.length ? ` {${attrs.map(([k, v]) => `${k}=${fmtAttr(v, exact)}`).join(', ')}}` : '';
     return `${ref(n)} = ${n.op}(${n.inputs.map(ref).join(', ')})${a} : ${fmtType(n.type)}`;
   });
   lines.push(`return ${g.outputs.map(([k, n]) => `${k || '_'}=${ref(n)}`).join(', ')}`);
