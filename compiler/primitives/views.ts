@@ -325,8 +325,10 @@ definePrimitive({
     const [V, N] = [x.shape[axis], ix.size];
     const D = x.size / Math.max(1, V);
     // a table lookup (axis 0): the transpose is one-hot(ids)^T x ct, a matmul on the fast path;
-    // scatter_add sums per output element over every index, which is quadratic
-    if (axis === 0 && x.rank === 2 && V * N * D <= 1 << 26 && N > 0) {
+    // scatter_add sums per output element over every index, which is quadratic. The one-hot
+    // matrix is N x V (a small vocabulary times the batch's tokens); the bound on V*N*D keeps the
+    // matmul under ~2 GFLOP (a 152k-token vocabulary takes scatter_add)
+    if (axis === 0 && x.rank === 2 && V * N <= 1 << 24 && V * N * D <= 2 ** 30 && N > 0) {
       const oneHot = iota([N, V], 1, ix.dtype).eq(ix.reshape([N, 1])).cast(ct.dtype);
       return [wrap(apply('matmul', [oneHot.node, ct.reshape([N, D]).node], { ta: true, tb: false })), undefined];
     }
