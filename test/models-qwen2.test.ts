@@ -4,7 +4,7 @@
  * parameter names, and config errors that name the field.
  */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkGolden, GOLDENS, goldenCases } from './helpers/goldens';
@@ -40,6 +40,7 @@ describe('qwen2 model', () => {
     want.close();
     let worst = 0;
     w.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - got.logits.data[i]))));
+    rmSync(tmp, { recursive: true, force: true });
     expect(worst).toBeLessThan(1e-4 * Math.max(...w.map(Math.abs)));
   });
 

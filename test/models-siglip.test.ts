@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkGolden, goldenCases } from './helpers/goldens';
@@ -64,6 +64,7 @@ describe('siglip-vision: parameters and configs', () => {
     const arch = architecture('siglip-vision')!;
     // the config says vision_use_head (default true): the head is optional, so its absence is fine
     const loaded = loadWeights(arch.params(cfg), file, arch.weights);
+    rmSync(dir, { recursive: true, force: true });
     expect(Object.keys(loaded).sort()).toEqual(Object.keys(values).sort());
     expect(Array.from(loaded['encoder.layers.1.mlp.fc2.weight'].data)).toEqual(Array.from(values['encoder.layers.1.mlp.fc2.weight'].data));
   });

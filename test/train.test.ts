@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spec } from '../compiler/trace';
@@ -72,6 +72,7 @@ describe('training on the WebGPU backend', () => {
     b.dispose();
     const c = await make();
     const { config } = await loadCheckpoint(c, join(dir, 'ckpt.safetensors'));
+    rmSync(dir, { recursive: true, force: true });
     expect(config).toEqual({ note: 'resume test' });
     expect(c.state.step).toBe(3);
     for (let i = 0; i < 3; i++) await c.step(data);

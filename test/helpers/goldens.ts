@@ -4,7 +4,7 @@
  * output and every gradient within `tol` of the largest magnitude of each tensor.
  */
 import { expect } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runArchitecture } from '../../models/run';
@@ -20,7 +20,8 @@ export function goldenCases(arch: string): string[] {
 
 export async function checkGolden(arch: string, name: string, tol = 1e-3) {
   const dir = join(GOLDENS, arch, name);
-  const out = join(mkdtempSync(join(tmpdir(), 'omni-golden-')), 'out.safetensors');
+  const tmp = mkdtempSync(join(tmpdir(), 'omni-golden-'));
+  const out = join(tmp, 'out.safetensors');
   const got = await runArchitecture({ arch, config: join(dir, 'config.json'), weights: join(dir, 'weights.safetensors'), inputs: join(dir, 'inputs.safetensors'), out, grad: true, backend: BACKEND });
   const want = openSafetensors(join(dir, 'outputs.safetensors'));
   try {
@@ -46,5 +47,6 @@ export async function checkGolden(arch: string, name: string, tol = 1e-3) {
     expect(extra, `${arch}: outputs not in the golden`).toEqual([]);
   } finally {
     want.close();
+    rmSync(tmp, { recursive: true, force: true });
   }
 }
