@@ -13,7 +13,7 @@ import { generateSynthEmo } from '../data/synth/index';
 import { checkpointParams, runTraining, stageManifest } from '../models/omni/train/driver';
 import type { TrainArgs } from '../models/omni/train/driver';
 import { decodeRunConfig, resolveRunConfig } from '../models/omni/train/config';
-import { omniParams } from '../models/omni/model';
+import { faceApiExpressionWeights, omniParams } from '../models/omni/model';
 import { preset } from '../models/omni/presets';
 import { initParams } from '../dsl/params';
 import type { ParamTree } from '../dsl/params';
@@ -135,6 +135,28 @@ describe('omni-emotion train (tiny preset, SynthEmo)', () => {
     const r = await runTraining(base(out, { stage: 'instruct', steps: 1, runConfig: { detect_faces: false, stages: { instruct: { tuning: 'full' } } } }));
     expect(r.stages[0].trainable).toContain('llm.model.layers.0.mlp.up_proj.weight');
     expect(r.stages[0].trainable.some((t) => t.includes('lora'))).toBe(false);
+  });
+
+  it('feeds the frozen encoders\' outputs, computed once per item, with the same losses as running them in the step', async () => {
+    const cached = await runTraining(base(join(root, 'enc-cached'), { stage: 'face-align', steps: 2 }));
+    const raw = await runTraining(base(join(root, 'enc-raw'), { stage: 'face-align', steps: 2, runConfig: { detect_faces: false, encoder_cache: false } }));
+    const a = csvRows(join(root, 'enc-cached', 'face-align', 'loss.csv'));
+    const b = csvRows(join(root, 'enc-raw', 'face-align', 'loss.csv'));
+    expect(a.map((x) => x[0])).toEqual([1, 2]);
+    a.forEach((row, i) => expect(row[1]).toBeCloseTo(b[i][1], 4));
+    expect(cached.stages[0].lastLoss).toBeCloseTo(raw.stages[0].lastLoss, 4);
+  });
+
+  it('face_encoder "face-api": the pretrained expression CNN, frozen, on 112 px crops', async () => {
+    const out = join(root, 'face-api');
+    await runTraining(base(out, { stage: 'audio-align', steps: 1, runConfig: { detect_faces: false, face_encoder: 'face-api' } }));
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect(config.face_config).toMatchObject({ model_type: 'face_api_expression', image_size: 112 });
+    const bundled = faceApiExpressionWeights();
+    const f = openSafetensors(join(out, 'model.safetensors'));
+    const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    for (const [name, t] of Object.entries(bundled).slice(0, 4)) expect(bytes(f.read(name) as Float32Array).equals(bytes(t.data as Float32Array)), name).toBe(true);
+    f.close();
   });
 
   it('fails with one clear line for bad presets, stages, manifests and config fields', async () => {

@@ -166,6 +166,15 @@ export const FACE_ENCODER_TABLE: Record<'facexformer' | 'tiny_face_cnn' | 'face_
 
 export const faceEncoderOf = (c: FaceEncoderConfig): FaceEncoder => FACE_ENCODER_TABLE[c.model_type ?? 'facexformer'];
 
+/**
+ * The pretrained weights that ship with the package for a config's components (under their
+ * omniParams paths): the face-api expression encoder's. A training run starts from these, so a
+ * frozen pretrained component stays what it was trained to be, as in the paper.
+ */
+export function bundledPretrainedWeights(c: OmniConfig): Record<string, HostTensor> {
+  return c.face_config.model_type === 'face_api_expression' ? faceApiExpressionWeights() : {};
+}
+
 // ------------------------------------------------------------------ parameters
 
 export interface OmniParams<T = Tensor> {

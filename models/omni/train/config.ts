@@ -13,6 +13,7 @@
  *
  *   {
  *     "seed": 0, "batch_size": 2, "frames": 4, "fusion": "video_concat", "detect_faces": true,
+ *     "face_encoder": "preset", "encoder_cache": true,
  *     "warmup_ratio": 0.03, "weight_decay": 0, "clip_norm": 1, "log_every": 10, "plot_every": 50,
  *     "stages": {
  *       "audio-align": { "lr": 1e-3, "epochs": 1 },
@@ -64,6 +65,10 @@ export const RunConfigFile = exactStrict(
     frames: PositiveInt,
     fusion: t.keyof(Object.fromEntries(FUSIONS.map((f) => [f, null])) as Record<(typeof FUSIONS)[number], null>),
     detect_faces: t.boolean,
+    /** 'preset': the preset's face encoder; 'face-api': face-api's pretrained expression CNN (112 px crops) */
+    face_encoder: t.keyof({ preset: null, 'face-api': null }),
+    /** encode each item once with the frozen encoders instead of in every step (default true) */
+    encoder_cache: t.boolean,
     warmup_ratio: Ratio,
     weight_decay: NonNegative,
     /** 0: no clipping */
@@ -95,6 +100,8 @@ export interface RunConfig {
   readonly frames?: number;
   readonly fusion?: (typeof FUSIONS)[number];
   readonly detect_faces: boolean;
+  readonly face_encoder: 'preset' | 'face-api';
+  readonly encoder_cache: boolean;
   readonly warmup_ratio: number;
   readonly weight_decay: number;
   readonly clip_norm: number;
@@ -131,6 +138,8 @@ export function resolveRunConfig(preset: PresetName, file: RunConfigFile = {}, c
     frames: file.frames,
     fusion: file.fusion,
     detect_faces: file.detect_faces ?? true,
+    face_encoder: file.face_encoder ?? 'preset',
+    encoder_cache: file.encoder_cache ?? true,
     warmup_ratio: file.warmup_ratio ?? 0.03,
     weight_decay: file.weight_decay ?? 0,
     clip_norm: file.clip_norm ?? 1,

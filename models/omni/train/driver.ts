@@ -59,8 +59,12 @@ import { Trainer } from '../../../runtime/train/trainer';
 import { trainLoop } from '../../../runtime/train/loop';
 import type { LoopSummary } from '../../../runtime/train/loop';
 import { loadCheckpoint } from '../../../runtime/train/checkpoint';
-import { omniLoss, omniParams } from '../model';
-import { PRESETS, STAGE_TRAINABLE, preset as presetConfig, presetJson } from '../presets';
+import { bundledPretrainedWeights, omniLoss, omniParams } from '../model';
+import { FACE_API_FACE, PRESETS, STAGE_TRAINABLE, preset as presetConfig, presetJson } from '../presets';
+import { faceImageSize } from '../config';
+import { initParams } from '../../../dsl/params';
+import type { FeatureField } from '../../../data/features/index';
+import { ENCODER_OUTPUT, EncodedItems } from './encoder-cache';
 import type { PresetName } from '../presets';
 import type { OmniConfig } from '../config';
 import { STAGES, STAGE_NUMBER, decodeRunConfig, readRunConfigFile, resolveRunConfig } from './config';
@@ -198,8 +202,8 @@ function stageParams(model: OmniConfig, stage: StageName, rc: RunConfig): { para
   return { params, train: [...pats.filter((p) => p !== 'llm'), 'llm.**.lora_A', 'llm.**.lora_B'] };
 }
 
-/** Loader batch -> the model's inputs, text right-padded to L. */
-function toModelBatch(b: Batch, L: number, padId: number, fields: readonly string[]): Record<string, Int32Array | Float32Array> {
+/** Loader batch -> the model's inputs, text right-padded to L; encoded fields replaced by the encoders' outputs. */
+function toModelBatch(b: Batch, L: number, padId: number, fields: readonly string[], encoded?: EncodedItems): Record<string, Int32Array | Float32Array> {
   const [B, L0] = b.shapes.input_ids!;
   let ids = b.input_ids;
   let labels = b.labels;
@@ -213,6 +217,10 @@ function toModelBatch(b: Batch, L: number, padId: number, fields: readonly strin
   }
   const out: Record<string, Int32Array | Float32Array> = { input_ids: ids, labels };
   for (const f of fields) {
+    if (encoded) {
+      out[ENCODER_OUTPUT[f as FeatureField]] = encoded.batch(b.ids, f as FeatureField);
+      continue;
+    }
     const v = b[f as 'pixel_values'];
     if (!v) throw new Error(`train: batch ${b.step} has no ${f}`);
     out[f] = v;
@@ -254,9 +262,11 @@ export async function runTraining(args: TrainArgs): Promise<TrainResult> {
   const overrides: Record<string, unknown> = {};
   if (rc.fusion) overrides.fusion = rc.fusion;
   if (rc.frames) overrides.num_frames = rc.frames;
+  if (rc.face_encoder === 'face-api') Object.assign(overrides, FACE_API_FACE);
   const modelJson = presetJson(presetName, overrides);
   const model = presetConfig(presetName, overrides);
-  const feat: FeatureOptions = featureOptions(presetName, rc.frames ? { frames: rc.frames } : {});
+  const feat: FeatureOptions = featureOptions(presetName, { ...(rc.frames ? { frames: rc.frames } : {}), faceSize: faceImageSize(model.face_config) });
+  const pretrained = bundledPretrainedWeights(model);
   const tokenizer = tokenizerFor(presetName);
   writeJsonAtomic(join(out, 'run.json'), { ...rc, data: resolve(args.data), stagesRequested: stages });
 
@@ -296,6 +306,29 @@ export async function runTraining(args: TrainArgs): Promise<TrainResult> {
     }
   }
   if (!carried && firstIdx > 0) log(`${stages[0]}: no earlier stage in ${out}: starting from the initialisers (seed ${rc.seed})`);
+  if (!carried && Object.keys(pretrained).length) carried = pretrained;
+
+  // ---- the frozen encoders' outputs, once per item (their values never change in any stage)
+  let encoded: EncodedItems | undefined;
+  if (rc.encoder_cache) {
+    const te = performance.now();
+    const values = { ...initParams(omniParams(model) as unknown as ParamTree, rc.seed), ...carried };
+    const fields = [...new Set(stages.flatMap((st) => STAGE_FIELDS[st].flatMap((k): FeatureField[] => (k === 'audio' ? ['input_features'] : ['pixel_values', 'face_values']))))];
+    const trainIds = new Set(trainItems.map((it) => it.entry.id));
+    const ids = cache.ids().filter((id) => trainIds.has(id));
+    let lastEnc = 0;
+    encoded = await EncodedItems.build({
+      model, values, cache, ids, fields, inputShapes: shapes, backend: args.backend,
+      progress: (done, total) => {
+        const now = performance.now();
+        if (done === total || now - lastEnc > 2000) {
+          lastEnc = now;
+          log(`encoders ${done}/${total} items (frozen: encoded once, not in every step)`);
+        }
+      },
+    });
+    log(`encoders: ${encoded.size} items encoded in ${time((performance.now() - te) / 1000)}`);
+  }
 
   const reports: StageReport[] = [];
   let interrupted = false;
@@ -327,7 +360,10 @@ export async function runTraining(args: TrainArgs): Promise<TrainResult> {
     const padId = tokenizer.special.pad ?? tokenizer.special.eos ?? 0;
     const fields = loader.dataset.items[0].fields;
     const batchSpec: Record<string, ReturnType<typeof spec>> = { input_ids: spec([B, L], 'i32'), labels: spec([B, L], 'i32') };
-    for (const f of fields) batchSpec[f] = f === 'input_features' ? spec([B, ...shapes.input_features]) : spec([B * feat.frames, ...shapes[f].slice(1)]);
+    for (const f of fields) {
+      if (encoded) batchSpec[ENCODER_OUTPUT[f as FeatureField]] = spec(encoded.batchShape(f as FeatureField, B));
+      else batchSpec[f] = f === 'input_features' ? spec([B, ...shapes.input_features]) : spec([B * feat.frames, ...shapes[f].slice(1)]);
+    }
 
     const sc = rc.stages[stage];
     const steps = sc.steps ?? sc.epochs * loader.batchesPerEpoch;
@@ -369,7 +405,7 @@ export async function runTraining(args: TrainArgs): Promise<TrainResult> {
         data: async (step) => {
           const b = await loader.batchAt(step);
           tStep = performance.now();
-          return toModelBatch(b, L, padId, fields);
+          return toModelBatch(b, L, padId, fields, encoded);
         },
         samplesPerStep: B,
         logEvery: Math.min(rc.log_every, Math.max(1, Math.ceil(steps / 10))),
