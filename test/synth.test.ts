@@ -40,7 +40,7 @@ describe('SynthEmo corpus', () => {
       const cls = CLASSES.find((c) => c.name === l.emotion)!;
       // the answer names an open-vocabulary word of its class and every clue
       expect(l.open_vocab!.every((w) => cls.synonyms.includes(w))).toBe(true);
-      expect(l.open_vocab!.some((w) => entry.conversations[1].value.includes(w))).toBe(true);
+      expect(l.open_vocab!.some((w) => entry.conversations[1].value.toLowerCase().includes(w))).toBe(true);
       for (const clue of l.clues!) expect(entry.conversations[1].value.toLowerCase()).toContain(clue.toLowerCase());
       // continuous values spread around the class's level, never crossing into the next cell
       const level = (v: number) => (v >= 0.55 ? 1 : v <= -0.55 ? -1 : Math.abs(v) <= 0.2 ? 0 : NaN);

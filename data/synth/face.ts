@@ -1,7 +1,9 @@
 /**
- * A drawn face whose expression carries valence, and only valence, by a few pixels:
- * mouth corners up to 4 px up (positive) or down (negative), the inner ends of the brows up to
- * 3 px up or down, and the eyes about 20% narrower (smiling) or wider. Identity (size, skin,
+ * A drawn face whose expression carries valence, and only valence, by a few pixels (at 224 px):
+ * mouth corners up to 9 px up (positive) or down (negative), the inner ends of the brows up to
+ * 6 px up or down, and the eyes about 35% narrower (smiling) or wider. The sizes are set so the
+ * cue survives the tiny preset's 48 px face crop (about 2 px of mouth bend at the first value tried,
+ * 4 px, which a linear probe of the tiny encoders' features could not tell from chance). Identity (size, skin,
  * hair, feature placement) varies per sample and is independent of the class.
  */
 import { Canvas, fillEllipse, strokeArc, strokeSegment, clamp01, ellipseCover, type RGB } from './raster';
@@ -41,7 +43,7 @@ export interface FaceSpec {
 
 /** Pixel offsets of each expression feature at valence v (exported for tests and docs). */
 export function expression(v: number): { mouthBend: number; browInner: number; eyeOpen: number } {
-  return { mouthBend: 4 * v, browInner: 3 * v, eyeOpen: 1 - 0.2 * v };
+  return { mouthBend: 9 * v, browInner: 6 * v, eyeOpen: 1 - 0.35 * v };
 }
 
 const SKINS: RGB[] = [[241, 194, 167], [224, 172, 105], [198, 134, 66], [141, 85, 36], [255, 219, 172], [170, 120, 90]];

@@ -62,19 +62,18 @@ function spread(rng: Rng, level: number): number {
   return round2(level * 0.75 + rng.range(-0.2, 0.2));
 }
 
+/**
+ * The target answer. It names the emotion first: a model that learns the answer from scratch
+ * (the tiny presets' byte-level LLM) decides the class on the first tokens, conditioned on the
+ * media, instead of after a long template; the clues follow (face, then voice) in one fixed
+ * frame, so nearly every uncertain token of the answer is one the media decide.
+ */
 function describe(rng: Rng, cls: EmotionClass): { text: string; words: string[]; clues: string[] } {
-  const first = rng.pick(cls.synonyms);
-  const others = cls.synonyms.filter((w) => w !== first);
-  const words = rng.next() < 0.3 ? [first, rng.pick(others)] : [first];
+  const words = rng.next() < 0.3 ? [cls.name, rng.pick(cls.synonyms.filter((w) => w !== cls.name))] : [cls.name];
   const said = words.join(' and ');
   const [f1, f2] = rng.shuffle([...FACE_CLUES[cls.valence]]);
   const voice = VOICE_CLUES[cls.arousal];
-  const templates = [
-    () => `The person seems ${said}. Clues: ${f1} and ${f2} in the face, and ${voice}.`,
-    () => `${cap(f1)} and ${f2}, together with ${voice}, suggest that the person is ${said}.`,
-    () => `Facial cues: ${f1}, ${f2}. Vocal cues: ${voice}. The person appears ${said}.`,
-  ];
-  return { text: rng.pick(templates)(), words, clues: [f1, f2, voice] };
+  return { text: `${cap(said)}: ${f1}, ${f2}; ${voice}.`, words, clues: [f1, f2, voice] };
 }
 
 export function planSample(seed: number, index: number, split: Split, shape: SynthShape = DEFAULT_SHAPE): SamplePlan {
