@@ -27,10 +27,11 @@ export const CLASSES: readonly EmotionClass[] = [
   { name: 'sad', valence: -1, arousal: -1, synonyms: ['sad', 'unhappy', 'sorrowful', 'gloomy', 'dejected'] },
 ];
 
-/** What the face shows at each valence level (these are what face.ts draws). */
+/** What the face shows at each valence level (these are what face.ts draws): mouth, brows, eyes.
+ * No clue holds an emotion word, so the labels read from an answer are its conclusion's. */
 export const FACE_CLUES: Record<Level, readonly string[]> = {
-  [1]: ['raised mouth corners', 'relaxed, slightly raised brows', 'slightly narrowed, smiling eyes'],
-  [0]: ['a straight, relaxed mouth', 'level brows', 'eyes open as usual'],
+  [1]: ['raised mouth corners', 'slightly raised brows', 'slightly narrowed, smiling eyes'],
+  [0]: ['a straight mouth', 'level brows', 'eyes open as usual'],
   [-1]: ['lowered mouth corners', 'lowered, drawn-in brows', 'slightly widened eyes'],
 };
 
