@@ -36,7 +36,7 @@ export function registerEval(program: Command, setExit: SetExit): void {
     .option('--split <name>', 'train | val | test | all', 'test')
     .option('--json <file>', 'write the full report (metrics, per-item outputs) as JSON')
     .option('--ablate <kind>', 'modality (V, V+A, V+F, V+A+F) | fusion (one checkpoint per variant)')
-    .option('--max-tokens <n>', 'most tokens generated per item (default 96)', intArg(1))
+    .option('--max-tokens <n>', 'most tokens generated per item (default 160)', intArg(1))
     .option('--limit <n>', 'only the first N items of the split', intArg(1))
     .option('--backend <name>', 'the compute backend')
     .action(async (o: Flags) => {

@@ -31,7 +31,7 @@ export function registerInfer(program: Command, setExit: SetExit): void {
     .argument('<media>', 'a video file (its audio track is used) or an audio file')
     .option('--checkpoint <dir>', 'the training run folder (config.json, model.safetensors)', DEFAULT_CHECKPOINT)
     .option('--json', 'print one JSON object (text, labels, timings)')
-    .option('--max-tokens <n>', 'most tokens to generate (default 96)', intArg(1))
+    .option('--max-tokens <n>', 'most tokens to generate (default 160)', intArg(1))
     .option('--prompt <text>', "the instruction (default: \"Describe the person's emotional state and the clues for it.\")")
     .option('--backend <name>', `one of ${BACKENDS.join(', ')}`)
     .action(async (media: string, o: Flags) => {

@@ -246,7 +246,7 @@ export async function spliceEmbeddings(ck: OmniCheckpoint, ids: readonly number[
 // ------------------------------------------------------------------ describe
 
 export interface DescribeOptions extends SamplingOptions {
-  /** default 96 */
+  /** default 160 (a SynthEmo answer is ~115 byte tokens) */
   readonly maxNewTokens?: number;
   /** the instruction (placeholders optional; default the SynthEmo instruction) */
   readonly prompt?: string;
@@ -296,7 +296,7 @@ export async function describe(ck: OmniCheckpoint, mediaPath: string | { video?:
   const t2 = performance.now();
   const tok = ck.tokenizer;
   const stops = [tok.special.imEnd, tok.special.eos].filter((x): x is number => x !== undefined);
-  const g = await generate(ck.llm, { inputsEmbeds: embeds }, { ...opts, maxNewTokens: opts.maxNewTokens ?? 96, stopTokens: stops, tokenizer: tok });
+  const g = await generate(ck.llm, { inputsEmbeds: embeds }, { ...opts, maxNewTokens: opts.maxNewTokens ?? 160, stopTokens: stops, tokenizer: tok });
   const ids0 = g.ids[0];
   const text = tok.decode(g.finish[0] === 'stop' ? ids0.slice(0, -1) : ids0, { skipSpecialTokens: true }).trim();
   const t3 = performance.now();
