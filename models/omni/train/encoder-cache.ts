@@ -2,7 +2,7 @@
  * The frozen encoders' outputs, computed once per training item. Every stage of the recipe keeps
  * the encoders frozen (STAGE_TRAINABLE), so running SigLIP, the face encoder and Whisper inside
  * each step would recompute the same features every epoch; instead each item is encoded once
- * here (one small compiled forward at batch 1), and the steps take `vision_hidden` / `face_map` /
+ * here (a compiled forward over a few items at a time), and the steps take `vision_hidden` / `face_map` /
  * `audio_hidden` in place of the raw inputs (omniForward treats both the same way).
  */
 import { spec } from '../../../compiler/trace';
@@ -47,6 +47,8 @@ export class EncodedItems {
     /** the raw input shapes of one item (featureShapes: video [T, 3, S, S], audio [mels, M]) */
     inputShapes: Partial<Record<FeatureField, number[]>>;
     backend?: BackendName;
+    /** items per encoder call (default 8) */
+    chunk?: number;
     progress?: (done: number, total: number) => void;
   }): Promise<EncodedItems> {
     const tree = omniParams(o.model) as unknown as ParamTree;
@@ -57,7 +59,13 @@ export class EncodedItems {
       if (!v) throw new Error(`encoder cache: no value for ${path}`);
       params[path] = v;
     }
-    const inputSpec = (f: FeatureField) => spec(f === 'input_features' ? [1, ...o.inputShapes[f]!] : o.inputShapes[f]!);
+    // items go through in chunks of K (the last chunk padded with its first item's inputs)
+    const K = Math.max(1, Math.min(o.chunk ?? 8, o.ids.length));
+    const perItem = (f: FeatureField) => (f === 'input_features' ? [1, ...o.inputShapes[f]!] : o.inputShapes[f]!);
+    const inputSpec = (f: FeatureField) => {
+      const [n, ...rest] = perItem(f);
+      return spec([K * n, ...rest]);
+    };
     const specs: SpecTree = { params: paramSpecs(encoderTree), ...Object.fromEntries(o.fields.map((f) => [f, inputSpec(f)])) } as SpecTree;
     const exe = await compile(
       ({ params: p, ...inputs }: { params: never } & Record<string, never>) => {
@@ -69,22 +77,37 @@ export class EncodedItems {
     );
     const items = new Map<string, Partial<Record<FeatureField, Float32Array>>>();
     const shapes: Partial<Record<FeatureField, number[]>> = {};
-    for (const [i, id] of o.ids.entries()) {
-      const s = await o.cache.get(id);
-      if (!s) throw new Error(`encoder cache: ${id} is not in the feature cache`);
+    for (let at = 0; at < o.ids.length; at += K) {
+      const chunk = o.ids.slice(at, at + K);
+      const samples = await Promise.all(
+        chunk.map(async (id) => {
+          const s = await o.cache.get(id);
+          if (!s) throw new Error(`encoder cache: ${id} is not in the feature cache`);
+          for (const f of o.fields) if (!s[f]) throw new Error(`encoder cache: ${id} has no ${f}`);
+          return s;
+        }),
+      );
       const inputs: Record<string, unknown> = { params };
       for (const f of o.fields) {
-        if (!s[f]) throw new Error(`encoder cache: ${id} has no ${f}`);
-        inputs[f] = s[f];
+        const per = samples[0][f]!.length;
+        const data = new Float32Array(K * per);
+        for (let r = 0; r < K; r++) data.set((samples[r] ?? samples[0])[f]!, r * per);
+        inputs[f] = data;
       }
       const out = await exe.run(inputs);
-      const row: Partial<Record<FeatureField, Float32Array>> = {};
       for (const f of o.fields) {
-        row[f] = out[f].data as Float32Array;
-        shapes[f] = [...out[f].shape];
+        const [n, ...rest] = out[f].shape;
+        shapes[f] = [n / K, ...rest];
       }
-      items.set(id, row);
-      o.progress?.(i + 1, o.ids.length);
+      chunk.forEach((id, r) => {
+        const row: Partial<Record<FeatureField, Float32Array>> = {};
+        for (const f of o.fields) {
+          const per = out[f].data.length / K;
+          row[f] = (out[f].data as Float32Array).slice(r * per, (r + 1) * per);
+        }
+        items.set(id, row);
+      });
+      o.progress?.(at + chunk.length, o.ids.length);
     }
     return new EncodedItems(shapes, items);
   }
