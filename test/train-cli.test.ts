@@ -147,9 +147,12 @@ describe('omni-emotion train (tiny preset, SynthEmo)', () => {
     expect(cached.stages[0].lastLoss).toBeCloseTo(raw.stages[0].lastLoss, 4);
   });
 
-  it('face_encoder "face-api": the pretrained expression CNN, frozen, on 112 px crops', async () => {
+  it('face_encoder "face-api": the pretrained expression CNN, frozen, on 112 px crops; train_llm in an alignment stage', async () => {
     const out = join(root, 'face-api');
-    await runTraining(base(out, { stage: 'audio-align', steps: 1, runConfig: { detect_faces: false, face_encoder: 'face-api' } }));
+    const r = await runTraining(base(out, { stage: 'audio-align', steps: 1, runConfig: { detect_faces: false, face_encoder: 'face-api', stages: { 'audio-align': { train_llm: true } } } }));
+    expect(r.stages[0].trainable).toContain('audio_projector.0.weight');
+    expect(r.stages[0].trainable).toContain('llm.model.layers.0.mlp.up_proj.weight');
+    expect(r.stages[0].trainable.some((t) => t.startsWith('face_') || t.startsWith('audio_encoder'))).toBe(false);
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
     expect(config.face_config).toMatchObject({ model_type: 'face_api_expression', image_size: 112 });
     const bundled = faceApiExpressionWeights();

@@ -16,7 +16,7 @@
  *     "face_encoder": "preset", "encoder_cache": true,
  *     "warmup_ratio": 0.03, "weight_decay": 0, "clip_norm": 1, "log_every": 10, "plot_every": 50,
  *     "stages": {
- *       "audio-align": { "lr": 1e-3, "epochs": 1 },
+ *       "audio-align": { "lr": 1e-3, "epochs": 1, "train_llm": false },
  *       "face-align":  { "lr": 1e-3, "steps": 200 },
  *       "instruct":    { "lr": 2e-5, "tuning": "lora", "lora": { "rank": 8, "alpha": 16 } }
  *     }
@@ -53,6 +53,8 @@ export const StageOptions = exactStrict(
     epochs: PositiveInt,
     /** instruct only: LoRA (default) or full tuning of the LLM */
     tuning: t.keyof({ lora: null, full: null }),
+    /** audio-align / face-align: also tune the whole LLM (a model without a pretrained LLM, like tiny, has none to align to) */
+    train_llm: t.boolean,
     lora: LoraOptions,
   }),
   'StageOptions',
@@ -88,6 +90,7 @@ export interface StageConfig {
   readonly steps?: number;
   readonly epochs: number;
   readonly tuning: 'lora' | 'full';
+  readonly train_llm: boolean;
   readonly lora: { readonly rank: number; readonly alpha: number; readonly dropout: number; readonly targets: readonly string[] };
 }
 
@@ -128,6 +131,7 @@ export function resolveRunConfig(preset: PresetName, file: RunConfigFile = {}, c
       steps: cli.steps ?? s.steps,
       epochs: s.epochs ?? (tiny ? 3 : 1),
       tuning: s.tuning ?? 'lora',
+      train_llm: s.train_llm ?? false,
       lora: { rank: s.lora?.rank ?? 8, alpha: s.lora?.alpha ?? 16, dropout: s.lora?.dropout ?? 0, targets: s.lora?.targets ?? DEFAULT_LORA_TARGETS },
     };
   };

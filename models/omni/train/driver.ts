@@ -192,7 +192,8 @@ function stageParams(model: OmniConfig, stage: StageName, rc: RunConfig): { para
   const base = omniParams(model) as unknown as ParamTree;
   const s = rc.stages[stage];
   const pats = [...STAGE_TRAINABLE[STAGE_NUMBER[stage]]];
-  if (stage !== 'instruct' || s.tuning === 'full') return { params: base, train: pats };
+  if (stage !== 'instruct') return { params: base, train: s.train_llm ? [...pats, 'llm'] : pats };
+  if (s.tuning === 'full') return { params: base, train: pats };
   let params: ParamTree;
   try {
     params = withLora(base, { targets: s.lora.targets, rank: s.lora.rank, alpha: s.lora.alpha, dropout: s.lora.dropout });
