@@ -99,6 +99,7 @@ export class Trainer {
     const select = trainableSelector(o.train, o.freeze);
     const trainable = entries.filter(([p, s]) => select(p) && !ALWAYS_FROZEN(p) && (s.dtype === 'f32' || s.dtype === 'f16')).map(([p]) => p);
     if (trainable.length === 0) throw new Error('no trainable parameters: check the train/freeze patterns');
+    const specOf = new Map(entries);
     const groups = o.groups ?? [];
     const groupMatch = groups.map((g) => matcher(g.patterns));
     const groupOf = trainable.map((p) => {
@@ -112,7 +113,7 @@ export class Trainer {
     const scalar = spec([]);
     const trainableSpecs = (dtype: DType) => {
       const tree: Record<string, unknown> = {};
-      for (const p of trainable) setLeaf(tree, p, spec(entries.find(([q]) => q === p)![1].shape, dtype));
+      for (const p of trainable) setLeaf(tree, p, spec(specOf.get(p)!.shape, dtype));
       return tree;
     };
     const specs = {
@@ -132,7 +133,7 @@ export class Trainer {
     }
     const opt = new Map<string, DeviceTensor>();
     for (const slot of stateSlots(o.optimizer)) for (const p of trainable) {
-      const s = entries.find(([q]) => q === p)![1];
+      const s = specOf.get(p)!;
       opt.set(`${slot}.${p}`, exe.deviceTensor(s.shape, 'f32'));
     }
     return new Trainer(o, exe, entries.map(([p]) => p), trainable, params, opt, mixed, groups.length + 1);
