@@ -13,7 +13,7 @@
  *
  *   {
  *     "seed": 0, "batch_size": 2, "frames": 4, "fusion": "video_concat", "detect_faces": true,
- *     "face_encoder": "preset", "encoder_cache": true,
+ *     "face_encoder": "preset", "encoder_cache": true, "standardize_features": true,
  *     "warmup_ratio": 0.03, "weight_decay": 0, "clip_norm": 1, "log_every": 10, "plot_every": 50,
  *     "stages": {
  *       "audio-align": { "lr": 1e-3, "epochs": 1, "train_llm": false },
@@ -71,6 +71,8 @@ export const RunConfigFile = exactStrict(
     face_encoder: t.keyof({ preset: null, 'face-api': null }),
     /** encode each item once with the frozen encoders instead of in every step (default true) */
     encoder_cache: t.boolean,
+    /** with encoder_cache: train on per-channel standardised encoder outputs, folded into the projectors at the end (default true) */
+    standardize_features: t.boolean,
     warmup_ratio: Ratio,
     weight_decay: NonNegative,
     /** 0: no clipping */
@@ -105,6 +107,7 @@ export interface RunConfig {
   readonly detect_faces: boolean;
   readonly face_encoder: 'preset' | 'face-api';
   readonly encoder_cache: boolean;
+  readonly standardize_features: boolean;
   readonly warmup_ratio: number;
   readonly weight_decay: number;
   readonly clip_norm: number;
@@ -144,6 +147,7 @@ export function resolveRunConfig(preset: PresetName, file: RunConfigFile = {}, c
     detect_faces: file.detect_faces ?? true,
     face_encoder: file.face_encoder ?? 'preset',
     encoder_cache: file.encoder_cache ?? true,
+    standardize_features: file.standardize_features ?? true,
     warmup_ratio: file.warmup_ratio ?? 0.03,
     weight_decay: file.weight_decay ?? 0,
     clip_norm: file.clip_norm ?? 1,

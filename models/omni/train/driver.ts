@@ -64,7 +64,8 @@ import { FACE_API_FACE, PRESETS, STAGE_TRAINABLE, preset as presetConfig, preset
 import { faceImageSize } from '../config';
 import { initParams } from '../../../dsl/params';
 import type { FeatureField } from '../../../data/features/index';
-import { ENCODER_OUTPUT, EncodedItems } from './encoder-cache';
+import { ENCODER_OUTPUT, EncodedItems, foldStandardization } from './encoder-cache';
+import type { ChannelStats } from './encoder-cache';
 import type { PresetName } from '../presets';
 import type { OmniConfig } from '../config';
 import { STAGES, STAGE_NUMBER, decodeRunConfig, readRunConfigFile, resolveRunConfig } from './config';
@@ -311,6 +312,9 @@ export async function runTraining(args: TrainArgs): Promise<TrainResult> {
 
   // ---- the frozen encoders' outputs, once per item (their values never change in any stage)
   let encoded: EncodedItems | undefined;
+  // the stages train on standardised encoder outputs (their checkpoints hold those parameters);
+  // model.safetensors gets the projectors folded back to raw features
+  let stats: Partial<Record<FeatureField, ChannelStats>> | undefined;
   if (rc.encoder_cache) {
     const te = performance.now();
     const values = { ...initParams(omniParams(model) as unknown as ParamTree, rc.seed), ...carried };
@@ -329,6 +333,7 @@ export async function runTraining(args: TrainArgs): Promise<TrainResult> {
       },
     });
     log(`encoders: ${encoded.size} items encoded in ${time((performance.now() - te) / 1000)}`);
+    if (rc.standardize_features) stats = encoded.standardize();
   }
 
   const reports: StageReport[] = [];
@@ -458,7 +463,7 @@ export async function runTraining(args: TrainArgs): Promise<TrainResult> {
 
   let modelFile: string | undefined;
   if (!interrupted && finalValues) {
-    const merged = mergeLora(finalValues);
+    const merged = stats ? foldStandardization(mergeLora(finalValues), stats) : mergeLora(finalValues);
     const names = new Set(paramEntries(omniParams(model) as unknown as ParamTree).map(([p]) => p));
     const tensors: Record<string, TensorToWrite> = {};
     for (const [k, v] of Object.entries(merged)) if (names.has(k)) tensors[k] = { dtype: toSt(v), shape: [...v.shape], data: v.data as TensorToWrite['data'] };

@@ -23,6 +23,49 @@ export const ENCODER_OUTPUT: Record<FeatureField, keyof EncoderFeatures> = { pix
 /** Parameter paths of the encoders (what the encoding forward reads). */
 const ENCODER_COMPONENTS = ['vision_tower', 'face_encoder', 'audio_encoder'];
 
+export interface ChannelStats {
+  readonly mean: Float64Array;
+  readonly std: Float64Array;
+}
+
+/** The first linear layer that reads each encoder's output (pooling before it is channel-wise). */
+export const FIRST_LAYER: Record<FeatureField, string> = { pixel_values: 'mm_projector.0', face_values: 'face_projector.0', input_features: 'audio_projector.0' };
+
+/** Channels of an item's output and the stride between neighbouring channels (face maps: [T, C, h, w]). */
+function channelLayout(f: FeatureField, shape: readonly number[]): { channels: number; stride: number } {
+  if (f === 'face_values') return { channels: shape[1], stride: shape[2] * shape[3] };
+  return { channels: shape[shape.length - 1], stride: 1 };
+}
+
+/**
+ * Parameters trained on standardised features -> the same model on raw features: a layer
+ * y = W x' + b with x' = (x - m) / s is y = (W / s) x + (b - (W / s) m).
+ */
+export function foldStandardization(values: Readonly<Record<string, HostTensor>>, stats: Partial<Record<FeatureField, ChannelStats>>): Record<string, HostTensor> {
+  const out: Record<string, HostTensor> = { ...values };
+  for (const [f, st] of Object.entries(stats) as [FeatureField, ChannelStats][]) {
+    const w = values[`${FIRST_LAYER[f]}.weight`];
+    const b = values[`${FIRST_LAYER[f]}.bias`];
+    if (!w || !b) continue;
+    const [rows, cols] = w.shape;
+    if (cols !== st.mean.length) throw new Error(`fold: ${FIRST_LAYER[f]}.weight is [${w.shape.join(', ')}], the statistics have ${st.mean.length} channels`);
+    const W = new Float32Array(rows * cols);
+    const B = new Float32Array(rows);
+    for (let r = 0; r < rows; r++) {
+      let shift = 0;
+      for (let c = 0; c < cols; c++) {
+        const v = Number(w.data[r * cols + c]) / st.std[c];
+        W[r * cols + c] = v;
+        shift += v * st.mean[c];
+      }
+      B[r] = Number(b.data[r]) - shift;
+    }
+    out[`${FIRST_LAYER[f]}.weight`] = { ...w, dtype: 'f32', data: W };
+    out[`${FIRST_LAYER[f]}.bias`] = { ...b, dtype: 'f32', data: B };
+  }
+  return out;
+}
+
 export class EncodedItems {
   private constructor(
     /** per-item shape of each output, batch axis first (frames for video, 1 for audio) */
@@ -110,6 +153,44 @@ export class EncodedItems {
       o.progress?.(at + chunk.length, o.ids.length);
     }
     return new EncodedItems(shapes, items);
+  }
+
+  /**
+   * Standardises every channel of the stored outputs over all items (and frames, positions, time):
+   * x' = (x - mean) / std, in place, and returns the statistics. The model is unchanged: the first
+   * linear layer after each encoder absorbs the affine map (foldStandardization). Why: the tiny
+   * random encoders' outputs differ between clips by a small fraction of their size (audio:
+   * between-clip std / RMS 0.18), which a projector trained from scratch is slow to amplify.
+   */
+  standardize(): Partial<Record<FeatureField, ChannelStats>> {
+    const out: Partial<Record<FeatureField, ChannelStats>> = {};
+    for (const f of Object.keys(this.shapes) as FeatureField[]) {
+      const shape = this.shapes[f]!;
+      const { channels, stride } = channelLayout(f, shape);
+      const sum = new Float64Array(channels);
+      const sq = new Float64Array(channels);
+      let count = 0;
+      for (const row of this.items.values()) {
+        const v = row[f]!;
+        for (let i = 0; i < v.length; i++) {
+          const c = Math.floor(i / stride) % channels;
+          sum[c] += v[i];
+          sq[c] += v[i] * v[i];
+        }
+        count += v.length / channels;
+      }
+      const mean = sum.map((x) => x / count);
+      const std = sq.map((x, c) => Math.sqrt(Math.max(x / count - mean[c] * mean[c], 0)) + 1e-5);
+      for (const row of this.items.values()) {
+        const v = row[f]!;
+        for (let i = 0; i < v.length; i++) {
+          const c = Math.floor(i / stride) % channels;
+          v[i] = (v[i] - mean[c]) / std[c];
+        }
+      }
+      out[f] = { mean, std };
+    }
+    return out;
   }
 
   /** The rows of `ids`, one after the other: [B*T, ...] for video, [B, ...] for audio. */
