@@ -1,5 +1,5 @@
 /**
- * The SynthEmo demo (`npm run demo:synthemo`, `omni-emotion demo --synthemo`): Omni-Emotion end to end on SynthEmo, on the
+ * The demo (`npm run demo`, `omni-emotion demo`): Omni-Emotion end to end on SynthEmo, on the
  * WebGPU adapter, in a few minutes on a 2-core machine with the software Vulkan driver.
  *
  *   1. SynthEmo: N synthetic clips (a drawn face whose expression carries valence, a voice whose
@@ -138,7 +138,7 @@ export async function runSynthEmoDemo(argv: readonly string[] = process.argv.sli
   console.log(`  try           npx omni-emotion infer ${join(dataDir, test.entry.video!)} --checkpoint ${runDir}`);
 }
 
-// run directly (`npm run demo:synthemo`); `omni-emotion demo --synthemo` imports runSynthEmoDemo
+// run directly (`npm run demo`); `omni-emotion demo` imports runSynthEmoDemo
 if (import.meta.url === `file://${process.argv[1]}`) {
   runSynthEmoDemo().then(
     () => process.exit(0),

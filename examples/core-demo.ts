@@ -1,12 +1,13 @@
 /**
- * The demo (`npm run demo`): what the stack does today, end to end on the WebGPU adapter.
+ * The core demo (`npm run demo:core`, `omni-emotion demo --core`): the compiler and runtime under
+ * Omni-Emotion, end to end on the WebGPU adapter.
  *   1. A transformer block written in the DSL, compiled to WGSL, checked against the reference.
  *   2. A tiny Qwen2 (the same code that loads real Qwen2 checkpoints) trained from scratch with
  *      the compiled training step (AdamW, cosine schedule, clipping) to memorise sentences about
  *      emotions, with progress, a CSV log and a checkpoint.
  *   3. Generation with the KV cache on the device: prompted with the first words, the model
  *      completes each sentence.
- * Outputs go to out/demo/.
+ * Outputs go to out/core-demo/.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,8 +30,8 @@ const SENTENCES = [
 ];
 const SEQ = 56;
 
-export async function runDemo() {
-  const out = join('out', 'demo');
+export async function runCoreDemo() {
+  const out = join('out', 'core-demo');
   mkdirSync(out, { recursive: true });
   console.log('== 1. a transformer block, compiled and checked against the reference interpreter');
   await runQuickstart();
@@ -94,9 +95,9 @@ export async function runDemo() {
   if (correct < SENTENCES.length - 1) throw new Error('the tiny model did not learn its sentences');
 }
 
-// run directly (`npm run demo`); `omni-emotion demo` imports runDemo
+// run directly (`npm run demo:core`); `omni-emotion demo --core` imports runCoreDemo
 if (import.meta.url === `file://${process.argv[1]}`) {
-  runDemo().then(
+  runCoreDemo().then(
     () => process.exit(0),
     (e) => {
       console.error(`demo: ${e instanceof Error ? e.message : e}`);
