@@ -45,7 +45,7 @@ import { readManifest } from '../../../data/manifest/index';
 import type { Manifest, ManifestItem } from '../../../data/manifest/index';
 import { buildFeatureCache, featureOptions, featureShapes } from '../../../data/features/index';
 import type { FeatureCache, FeatureOptions } from '../../../data/features/index';
-import { createLoader } from '../../../data/loader/index';
+import { FIELDS_FOR, createLoader } from '../../../data/loader/index';
 import type { Batch, Loader } from '../../../data/loader/index';
 import { ByteTokenizer } from '../../../data/tokenizer/bytes';
 import type { Tokenizer } from '../../../data/tokenizer/types';
@@ -62,7 +62,6 @@ import { loadCheckpoint } from '../../../runtime/train/checkpoint';
 import { bundledPretrainedWeights, omniLoss, omniParams } from '../model';
 import { FACE_API_FACE, PRESETS, STAGE_TRAINABLE, preset as presetConfig, presetJson } from '../presets';
 import { faceImageSize } from '../config';
-import { initParams } from '../../../dsl/params';
 import type { FeatureField } from '../../../data/features/index';
 import { ENCODER_OUTPUT, EncodedItems, foldStandardization } from './encoder-cache';
 import type { ChannelStats } from './encoder-cache';
@@ -317,13 +316,12 @@ export async function runTraining(args: TrainArgs): Promise<TrainResult> {
   let stats: Partial<Record<FeatureField, ChannelStats>> | undefined;
   if (rc.encoder_cache) {
     const te = performance.now();
-    const values = { ...initParams(omniParams(model) as unknown as ParamTree, rc.seed), ...carried };
-    const fields = [...new Set(stages.flatMap((st) => STAGE_FIELDS[st].flatMap((k): FeatureField[] => (k === 'audio' ? ['input_features'] : ['pixel_values', 'face_values']))))];
+    const fields = [...new Set(stages.flatMap((st) => STAGE_FIELDS[st].flatMap((k) => FIELDS_FOR[k])))];
     const trainIds = new Set(trainItems.map((it) => it.entry.id));
     const ids = cache.ids().filter((id) => trainIds.has(id));
     let lastEnc = 0;
     encoded = await EncodedItems.build({
-      model, values, cache, ids, fields, inputShapes: shapes, backend: args.backend,
+      model, seed: rc.seed, initial: carried, cache, ids, fields, inputShapes: shapes, backend: args.backend,
       progress: (done, total) => {
         const now = performance.now();
         if (done === total || now - lastEnc > 2000) {

@@ -11,7 +11,7 @@ import { compile } from '../../../runtime/compile';
 import type { BackendName } from '../../../runtime/gpu';
 import type { HostTensor } from '../../../runtime/host';
 import type { FeatureCache, FeatureField } from '../../../data/features/index';
-import { paramEntries, paramSpecs } from '../../../dsl/params';
+import { initParams, paramSpecs } from '../../../dsl/params';
 import type { ParamTree } from '../../../dsl/params';
 import type { OmniConfig } from '../config';
 import { encoderFeatures, omniParams } from '../model';
@@ -78,12 +78,15 @@ export class EncodedItems {
   }
 
   /**
-   * Encodes the items `ids` of `cache` (the fields given) with the encoder values in `values`
-   * (missing paths are an error: the caller passes the run's initial values).
+   * Encodes the items `ids` of `cache` (the fields given) with the encoders' values: those in
+   * `initial` (the run's starting values: pretrained or carried), the others from the initialisers
+   * with `seed`, the values the trainer starts from too (initParams depends on the path, not on
+   * the rest of the tree).
    */
   static async build(o: {
     model: OmniConfig;
-    values: Readonly<Record<string, HostTensor>>;
+    seed: number;
+    initial?: Readonly<Record<string, HostTensor>>;
     cache: FeatureCache;
     ids: readonly string[];
     fields: readonly FeatureField[];
@@ -96,12 +99,8 @@ export class EncodedItems {
   }): Promise<EncodedItems> {
     const tree = omniParams(o.model) as unknown as ParamTree;
     const encoderTree = Object.fromEntries(ENCODER_COMPONENTS.map((k) => [k, (tree as Record<string, ParamTree>)[k]]));
-    const params: Record<string, HostTensor> = {};
-    for (const [path] of paramEntries(encoderTree)) {
-      const v = o.values[path];
-      if (!v) throw new Error(`encoder cache: no value for ${path}`);
-      params[path] = v;
-    }
+    const params: Record<string, HostTensor> = initParams(encoderTree, o.seed);
+    for (const path of Object.keys(params)) params[path] = o.initial?.[path] ?? params[path];
     // items go through in chunks of K (the last chunk padded with its first item's inputs)
     const K = Math.max(1, Math.min(o.chunk ?? 8, o.ids.length));
     const perItem = (f: FeatureField) => (f === 'input_features' ? [1, ...o.inputShapes[f]!] : o.inputShapes[f]!);
