@@ -21,6 +21,7 @@ import { ByteTokenizer } from '../data/tokenizer/bytes';
 import { Trainer } from '../runtime/train/trainer';
 import { trainLoop } from '../runtime/train/loop';
 import { runQuickstart } from './quickstart';
+import { runIfMain } from './run-main';
 
 const SENTENCES = [
   'a trembling voice and lowered brows: she is afraid.',
@@ -96,12 +97,4 @@ export async function runCoreDemo() {
 }
 
 // run directly (`npm run demo:core`); `omni-emotion demo --core` imports runCoreDemo
-if (import.meta.url === `file://${process.argv[1]}`) {
-  runCoreDemo().then(
-    () => process.exit(0),
-    (e) => {
-      console.error(`demo: ${e instanceof Error ? e.message : e}`);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, 'demo', () => runCoreDemo());

@@ -13,9 +13,11 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { generateSynthEmo, MANIFEST_NAME } from '../data/synth/index';
 import { runTraining } from '../models/omni/train/driver';
+import { STAGES } from '../models/omni/train/config';
 import { runEval } from '../models/omni/infer/eval';
 import { FUSIONS } from '../models/omni/config';
 import { DEMO_CLIPS, DEMO_RUN_CONFIG } from './synthemo-demo';
+import { runIfMain } from './run-main';
 
 export async function runFindings(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
   const outIdx = argv.indexOf('--out');
@@ -32,7 +34,7 @@ export async function runFindings(argv: readonly string[] = process.argv.slice(2
   for (const fusion of FUSIONS) {
     const dir = join(out, fusion);
     console.log(`\n== training the tiny preset with fusion ${fusion} -> ${dir}`);
-    for (const stage of ['audio-align', 'face-align', 'instruct']) rmSync(join(dir, stage), { recursive: true, force: true });
+    for (const stage of STAGES) rmSync(join(dir, stage), { recursive: true, force: true });
     await runTraining({ preset: 'tiny', data: manifest, stage: 'all', out: dir, runConfig: { ...DEMO_RUN_CONFIG, fusion }, log: (l) => console.log(l) });
     runs.push(dir);
   }
@@ -51,12 +53,4 @@ export async function runFindings(argv: readonly string[] = process.argv.slice(2
   console.log(`done in ${((performance.now() - t0) / 60000).toFixed(1)} min: ${join(out, 'findings.md')}, ${join(out, 'findings.json')}`);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  runFindings().then(
-    () => process.exit(0),
-    (e) => {
-      console.error(`findings: ${e instanceof Error ? e.message : e}`);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, 'findings', () => runFindings());

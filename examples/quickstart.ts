@@ -21,6 +21,7 @@ import { evaluate } from '../runtime/reference';
 import { flattenInputs } from '../runtime/host';
 import type { HostTensor } from '../runtime/host';
 import { iota } from '../dsl/tensor';
+import { runIfMain } from './run-main';
 
 // A config decoded with io-ts: a bad field is reported by its path.
 const Config = t.type({ dim: PositiveInt, heads: PositiveInt, kvHeads: PositiveInt, hidden: PositiveInt, classes: PositiveInt, seq: PositiveInt, batch: PositiveInt });
@@ -87,12 +88,4 @@ export async function runQuickstart() {
 }
 
 // run directly (not when imported by the demo)
-if (import.meta.url === `file://${process.argv[1]}`) {
-  runQuickstart().then(
-    () => process.exit(0),
-    (e) => {
-      console.error(`quickstart: ${e instanceof Error ? e.message : e}`);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, 'quickstart', () => runQuickstart());

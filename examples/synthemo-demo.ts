@@ -20,10 +20,12 @@ import { join, resolve } from 'node:path';
 import { generateSynthEmo, MANIFEST_NAME } from '../data/synth/index';
 import { readManifest } from '../data/manifest/index';
 import { runTraining } from '../models/omni/train/driver';
+import { STAGES } from '../models/omni/train/config';
 import type { RunConfigInput } from '../models/omni/train/config';
 import { runEval } from '../models/omni/infer/eval';
 import { describe, loadOmniCheckpoint, releaseCheckpoint } from '../models/omni/infer/describe';
 import { getGpu } from '../runtime/gpu';
+import { runIfMain } from './run-main';
 
 /**
  * The demo's training recipe. The tiny preset has no pretrained LLM, so instruct tunes the LLM
@@ -105,7 +107,7 @@ export async function runSynthEmoDemo(argv: readonly string[] = process.argv.sli
 
   console.log('\n== 2. training the tiny preset: audio-align, face-align, instruct');
   // a fresh run each time; the feature cache (decoded frames, crops, log-mel) is kept
-  for (const stage of ['audio-align', 'face-align', 'instruct']) rmSync(join(runDir, stage), { recursive: true, force: true });
+  for (const stage of STAGES) rmSync(join(runDir, stage), { recursive: true, force: true });
   const train = await runTraining({ preset: 'tiny', data: manifestFile, stage: 'all', out: runDir, runConfig: DEMO_RUN_CONFIG, log: (l) => console.log(l) });
   if (train.interrupted) throw new Error('training was interrupted');
 
@@ -139,12 +141,4 @@ export async function runSynthEmoDemo(argv: readonly string[] = process.argv.sli
 }
 
 // run directly (`npm run demo`); `omni-emotion demo` imports runSynthEmoDemo
-if (import.meta.url === `file://${process.argv[1]}`) {
-  runSynthEmoDemo().then(
-    () => process.exit(0),
-    (e) => {
-      console.error(`demo: ${e instanceof Error ? e.message : e}`);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, 'demo', () => runSynthEmoDemo());
