@@ -94,22 +94,23 @@ export async function decodeMedia(media: string | MediaSources, o: FeatureOption
   let duration = 0;
   let audioFrom = sources.audio;
   let audioMissing = false;
+  let info: MediaInfo | undefined;
   if (sources.video !== undefined) {
-    const info = await probeMedia(sources.video);
+    info = await probeMedia(sources.video);
     if (!info.hasVideo) throw new MediaError('no-video', sources.video, 'has no video stream');
-    const frames = await decodeFrames(sources.video, { count: o.frames });
-    video = { frames, info };
     duration = info.duration;
     if (audioFrom === undefined) {
       if (info.hasAudio) audioFrom = sources.video;
       else audioMissing = true;
     }
   }
-  let audio: Float32Array | undefined;
-  if (audioFrom !== undefined) {
-    if (sources.video === undefined) duration = (await probeMedia(audioFrom)).duration;
-    audio = await decodeAudio(audioFrom, { maxSeconds: o.audioSeconds });
-  }
+  // the frames and the audio come from two ffmpeg processes: run them side by side
+  const [frames, audio] = await Promise.all([
+    sources.video !== undefined ? decodeFrames(sources.video, { count: o.frames, info: info! }) : undefined,
+    audioFrom !== undefined ? decodeAudio(audioFrom, { maxSeconds: o.audioSeconds }) : undefined,
+  ]);
+  if (frames) video = { frames, info: info! };
+  if (sources.video === undefined && audioFrom !== undefined) duration = (await probeMedia(audioFrom)).duration;
   return { sources, video, audio, audioMissing, duration };
 }
 

@@ -5,7 +5,7 @@
  * the N output frames, never the file or the other frames.
  */
 import { MediaError, ffmpegError } from './errors';
-import { probeMedia } from './probe';
+import { probeMedia, type MediaInfo } from './probe';
 import { mediaTools, runTool } from './tools';
 
 export interface FrameOptions {
@@ -14,6 +14,8 @@ export interface FrameOptions {
   /** output size; the frame is stretched to it (no crop, no padding); default: the source size */
   width?: number;
   height?: number;
+  /** the file's probe, when the caller has it already (saves an ffprobe run) */
+  info?: MediaInfo;
 }
 
 export interface Frames {
@@ -37,7 +39,7 @@ export function uniformIndices(total: number, count: number): number[] {
 export async function decodeFrames(file: string, opts: FrameOptions = {}): Promise<Frames> {
   const count = opts.count ?? 8;
   if (!Number.isInteger(count) || count < 1) throw new RangeError(`decodeFrames: count must be a positive integer, got ${count}`);
-  const info = await probeMedia(file);
+  const info = opts.info ?? (await probeMedia(file));
   if (!info.hasVideo) throw new MediaError('no-video', file, 'has no video stream');
   if (info.frameCount < 1) throw new MediaError('empty', file, 'has a video stream with no frames');
   const width = opts.width ?? info.width;
