@@ -32,10 +32,13 @@ export interface FuseCtx {
  * - 'fusable': an expression of its inputs at the output position (elementwise ops and views),
  *   inlined into whichever kernel consumes it;
  * - 'reduce': a reduction, emitted by the generic reduction kernel;
- * - 'kernel': a whole kernel of its own over materialised inputs (matmul, conv, ...).
+ * - 'kernel': a whole kernel of its own over materialised inputs (matmul, conv, ...);
+ * - 'alias': a view that needs no code at all: it is its input's buffer bound at an offset
+ *   (row_view, which splits tensors larger than one storage binding).
  */
 export type Emission =
   | { kind: 'source' }
+  | { kind: 'alias' }
   | { kind: 'fusable'; emit(ctx: FuseCtx, idx: readonly string[], attrs: Attrs): string }
   | { kind: 'reduce'; combine: 'sum' | 'max' | 'min' | 'argmax' | 'argmin' }
   | { kind: 'kernel'; emit(k: KernelCtx, attrs: Attrs): KernelSource | readonly RawKernel[] }

@@ -48,7 +48,7 @@ export async function compileModule(req: CompileRequest): Promise<string[]> {
   const graph = optimize(trace(forward, { params: paramSpecs(tree), inputs: inputSpecs }).graph);
   const gpu = await getGpu(req.backend);
   const plan = makePlan(
-    { features: gpu.features, traits: req.portable ? PORTABLE_DEVICE : gpu.traits, maxStorageBuffersPerShaderStage: gpu.limits.maxStorageBuffersPerShaderStage, maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize },
+    { features: gpu.features, traits: req.portable ? PORTABLE_DEVICE : gpu.traits, maxStorageBuffersPerShaderStage: gpu.limits.maxStorageBuffersPerShaderStage, maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize, minStorageBufferOffsetAlignment: gpu.limits.minStorageBufferOffsetAlignment ?? 256 },
     graph,
   );
   const prefixes = ['', ...(arch.weights.prefixes ?? [])];

@@ -28,6 +28,9 @@ export interface CompileOptions {
   readonly external?: (name: string) => boolean;
   /** use only the kernels meant for any adapter (the adapter-specific ones are skipped) */
   readonly portable?: boolean;
+  /** split tensors as if one storage binding held at most this many bytes (below the adapter's
+   * own limit; tests use it to split small tensors) */
+  readonly maxBindingBytes?: number;
 }
 
 const cache = new Map<string, Promise<Executable>>();
@@ -38,17 +41,17 @@ const CACHE_LIMIT = 256;
 export async function compile(fn: (args: any) => unknown, specs: SpecTree, options: CompileOptions = {}): Promise<Executable> {
   const traced = trace(fn, specs, options.dims);
   const graph = options.optimize === false ? traced.graph : optimize(traced.graph);
-  return compileTraced(graph, traced.inputs, options.backend ?? defaultBackend(), options.external, options.portable);
+  return compileTraced(graph, traced.inputs, options.backend ?? defaultBackend(), options.external, options.portable, options.maxBindingBytes);
 }
 
-export function compileTraced(graph: Graph, inputs: Executable['inputs'], backend: BackendName, external?: (name: string) => boolean, portable = false): Promise<Executable> {
+export function compileTraced(graph: Graph, inputs: Executable['inputs'], backend: BackendName, external?: (name: string) => boolean, portable = false, maxBindingBytes?: number): Promise<Executable> {
   if (backend === 'cpu') return Promise.resolve(referenceExecutable(graph, inputs));
   const ext = external ? inputs.filter((i) => external(i.name)).map((i) => i.name) : [];
-  const key = `${backend}${portable ? ' portable' : ''}\n${ext.join(',')}\n${graphKey(graph)}`;
+  const key = `${backend}${portable ? ' portable' : ''} ${maxBindingBytes ?? ''}\n${ext.join(',')}\n${graphKey(graph)}`;
   let hit = cache.get(key);
   if (!hit) {
     if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
-    hit = getGpu(backend as GpuBackendName).then((gpu) => compileGraph(gpu, graph, inputs, { external, portable }));
+    hit = getGpu(backend as GpuBackendName).then((gpu) => compileGraph(gpu, graph, inputs, { external, portable, maxBindingBytes }));
     hit.catch(() => cache.delete(key));
     cache.set(key, hit);
   }

@@ -46,6 +46,8 @@ export interface GraphOptions {
   readonly external?: (name: string) => boolean;
   /** skip adapter-specific kernels (tests run both paths) */
   readonly portable?: boolean;
+  /** a binding limit below the adapter's (see CompileOptions) */
+  readonly maxBindingBytes?: number;
 }
 
 const pipelineCaches = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
@@ -59,7 +61,8 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
         features: gpu.features,
         traits: gopts.portable ? PORTABLE_DEVICE : gpu.traits,
         maxStorageBuffersPerShaderStage: gpu.limits.maxStorageBuffersPerShaderStage ?? 8,
-        maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize,
+        maxStorageBufferBindingSize: Math.min(gpu.limits.maxStorageBufferBindingSize, gopts.maxBindingBytes ?? Infinity),
+        minStorageBufferOffsetAlignment: gpu.limits.minStorageBufferOffsetAlignment ?? 256,
       },
       g,
       gopts.external,

@@ -104,7 +104,7 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
         return { buffer: u };
       }
       // graph inputs are resolved per call: a buffer given at run time replaces the slot
-      return b.input === undefined ? { buffer: buffers[b.slot], size: b.bytes } : undefined;
+      return b.input === undefined ? { buffer: buffers[b.slot], offset: b.offset ?? 0, size: b.bytes } : undefined;
     }),
   );
   // inputs bound from outside are part of the bind groups: cache them per set of buffers
@@ -118,7 +118,7 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
         device.createBindGroup({
           layout: pipelines[i].getBindGroupLayout(0),
           entries: k.bindings.map((b, j) => {
-            const r = resources[i][j] ?? (b.kind === 'in' || b.kind === 'out' ? { buffer: external.get(b.input!) ?? buffers[b.slot], size: b.bytes } : undefined);
+            const r = resources[i][j] ?? (b.kind === 'in' || b.kind === 'out' ? { buffer: external.get(b.input!) ?? buffers[b.slot], offset: b.offset ?? 0, size: b.bytes } : undefined);
             if (!r || ('buffer' in r && !r.buffer)) throw new Error(`kernel ${k.label}: no buffer bound for input '${(b as { input?: string }).input}'`);
             return { binding: j, resource: r };
           }),

@@ -10,9 +10,18 @@ import { schedule } from '../compiler/codegen/schedule';
 import { emitGroup } from '../compiler/codegen/emit';
 import type { DeviceTraits } from '../compiler/primitive';
 import { planBuffers } from './memory';
+import { splitOversized } from '../compiler/passes/split-oversized';
 
 export type PlanBinding =
-  | { readonly kind: 'out' | 'in'; readonly slot: number; readonly bytes: number; /** a graph input: a buffer given at run time replaces the slot (-1: external, none of its own) */ readonly input?: string }
+  | {
+      readonly kind: 'out' | 'in';
+      readonly slot: number;
+      readonly bytes: number;
+      /** a graph input: a buffer given at run time replaces the slot (-1: external, none of its own) */
+      readonly input?: string;
+      /** bytes into the buffer where the binding starts (a row_view of a larger tensor) */
+      readonly offset?: number;
+    }
   | { readonly kind: 'texture'; readonly id: string; readonly access: 'read' | 'write'; readonly width: number; readonly height: number }
   | { readonly kind: 'uniform'; readonly data: readonly number[] };
 
@@ -41,6 +50,8 @@ export interface PlanTarget {
   readonly traits: DeviceTraits;
   readonly maxStorageBuffersPerShaderStage: number;
   readonly maxStorageBufferBindingSize: number;
+  /** storage bindings start at multiples of this (WebGPU's default: 256) */
+  readonly minStorageBufferOffsetAlignment: number;
 }
 
 export class PlanError extends Error {
@@ -50,21 +61,41 @@ export class PlanError extends Error {
 const align4 = (n: number) => Math.max(4, Math.ceil(n / 4) * 4);
 export const bytesOf = (n: Node) => align4(numel(n.type.shape) * byteSize(n.type.dtype));
 
-export function makePlan(target: PlanTarget, g: Graph, external: (name: string) => boolean = () => false): ExecutablePlan {
+export function makePlan(target: PlanTarget, traced: Graph, external: (name: string) => boolean = () => false): ExecutablePlan {
+  // weights larger than one binding are read in row blocks (bound at offsets into their buffer)
+  const g = splitOversized(traced, { maxBindingBytes: target.maxStorageBufferBindingSize, offsetAlignment: target.minStorageBufferOffsetAlignment });
   const maxInputs = Math.max(1, Math.min(15, target.maxStorageBuffersPerShaderStage - 1));
   const sched = schedule(g, maxInputs);
   const kernels = sched.groups.flatMap((grp) => emitGroup(grp, sched.materialised, target.features, target.traits));
   for (const k of [...kernels.flatMap((kk) => kk.outputs), ...kernels.flatMap((kk) => kk.reads)]) {
     if (bytesOf(k) > target.maxStorageBufferBindingSize)
-      throw new PlanError(`tensor ${k.op}#${k.id} ${k.type.dtype}[${k.type.shape}] needs ${bytesOf(k)} bytes, above this adapter's binding limit ${target.maxStorageBufferBindingSize} (splitting is not implemented yet)`);
+      throw new PlanError(
+        `tensor ${k.op}#${k.id} ${k.type.dtype}[${k.type.shape}] needs ${bytesOf(k)} bytes in one binding, above this adapter's limit ${target.maxStorageBufferBindingSize}: ` +
+          'only weights read by matmul, gather or elementwise ops are split into blocks (compiler/passes/split-oversized.ts)',
+      );
   }
   const externalIds = new Set(g.inputs.filter((n) => external(n.attrs.name as string)).map((n) => n.id));
-  const plan = planBuffers(kernels, g.inputs, g.outputs.map(([, n]) => n), bytesOf, externalIds);
+  // a row_view is its root tensor's buffer at an offset: liveness and slots are the root's
+  const aliasOf = (n: Node): { root: Node; offset: number } => {
+    if (n.op !== 'row_view') return { root: n, offset: 0 };
+    const inner = aliasOf(n.inputs[0]);
+    return { root: inner.root, offset: inner.offset + (n.attrs.start as number) * numel(n.type.shape.slice(1)) * byteSize(n.type.dtype) };
+  };
+  for (const k of kernels) {
+    for (const r of k.reads) {
+      const { root, offset } = aliasOf(r);
+      if (offset % target.minStorageBufferOffsetAlignment !== 0) throw new PlanError(`${r.op}#${r.id} of ${root.op}#${root.id} ${root.type.dtype}[${root.type.shape}] starts at byte ${offset}, not a multiple of this adapter's offset alignment ${target.minStorageBufferOffsetAlignment}`);
+    }
+  }
+  const rooted = kernels.map((k) => ({ ...k, reads: [...new Set(k.reads.map((r) => aliasOf(r).root))] }));
+  const plan = planBuffers(rooted, g.inputs, g.outputs.map(([, n]) => n), bytesOf, externalIds);
   const slot = (n: Node) => plan.slotOf.get(n.id) ?? -1;
   const inputName = new Map(g.inputs.map((n) => [n.id, n.attrs.name as string]));
   const bufferBinding = (kind: 'out' | 'in', n: Node): PlanBinding => {
-    const input = inputName.get(n.id);
-    return input !== undefined ? { kind, slot: externalIds.has(n.id) ? -1 : slot(n), bytes: bytesOf(n), input } : { kind, slot: slot(n), bytes: bytesOf(n) };
+    const { root, offset } = aliasOf(n);
+    const input = inputName.get(root.id);
+    const at = offset > 0 ? { offset } : {};
+    return input !== undefined ? { kind, slot: externalIds.has(root.id) ? -1 : slot(root), bytes: bytesOf(n), input, ...at } : { kind, slot: slot(root), bytes: bytesOf(n), ...at };
   };
   return {
     inputs: g.inputs.map((n) => ({ name: n.attrs.name as string, shape: [...n.type.shape], dtype: n.type.dtype, slot: slot(n), bytes: bytesOf(n), external: externalIds.has(n.id) })),

@@ -76,7 +76,7 @@ export function schedule(g: Graph, maxInputs = 7, forced: ReadonlySet<number> = 
   for (const n of nodes) {
     const kind = kindOf(n);
     if (kind !== 'fusable') mat.add(n.id);
-    if (kind === 'kernel') for (const i of n.inputs) mat.add(i.id);
+    if (kind === 'kernel' || kind === 'alias') for (const i of n.inputs) mat.add(i.id);
     if (n.op === 'fill' || n.op === 'iota') cheap.add(n.id);
     // a few elements of arithmetic on buffers (a step's finite flag, a clip factor) are cheaper
     // to recompute wherever they are needed than to give a kernel and a buffer of their own
@@ -107,7 +107,7 @@ export function schedule(g: Graph, maxInputs = 7, forced: ReadonlySet<number> = 
   }
   // too many distinct buffers for one kernel: materialise its fusable inputs and try again
   for (const n of nodes) {
-    if (!mat.has(n.id) || kindOf(n) === 'source') continue;
+    if (!mat.has(n.id) || kindOf(n) === 'source' || kindOf(n) === 'alias') continue;
     if (leafBuffers(n, mat).size > maxInputs) {
       const more = new Set(forced);
       for (const i of n.inputs) more.add(i.id);
@@ -115,7 +115,8 @@ export function schedule(g: Graph, maxInputs = 7, forced: ReadonlySet<number> = 
       return schedule(g, maxInputs, more);
     }
   }
-  const kernels = nodes.filter((n) => mat.has(n.id) && kindOf(n) !== 'source' && numel(n.type.shape) > 0);
+  // sources and aliases (buffer ranges of a source) need no kernel
+  const kernels = nodes.filter((n) => mat.has(n.id) && kindOf(n) !== 'source' && kindOf(n) !== 'alias' && numel(n.type.shape) > 0);
   return { materialised: mat, kernels, groups: groupSiblings(kernels, mat, maxInputs + 1, nodes), nodes };
 }
 

@@ -7,8 +7,9 @@ import { foldConstants } from './fold';
 import { simplify } from './simplify';
 import { lowerComposites } from './lower';
 import { splitLongReductions } from './split-reductions';
+import { splitOversized } from './split-oversized';
 
-export { cse, foldConstants, simplify, lowerComposites, splitLongReductions };
+export { cse, foldConstants, simplify, lowerComposites, splitLongReductions, splitOversized };
 
 /** Dead code needs no pass of its own: a graph holds only what its outputs reach. */
 export const optimize: (g: Graph) => Graph = flow((g: Graph) => lowerComposites(g, undefined, true), simplify, foldConstants, simplify, cse, splitLongReductions);

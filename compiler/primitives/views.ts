@@ -187,6 +187,34 @@ definePrimitive({
   vjp: (ct, _x, _o, attrs) => [view('slice', ct, { start: attrs.start, stop: attrs.stop, step: attrs.step })],
 });
 
+// ---------------------------------------------------------------- row_view (a buffer range)
+/**
+ * Rows [start, start + count) of x, as its own buffer binding: x's buffer bound at the byte
+ * offset of row `start`. No kernel and no copy. The split pass (passes/split-oversized.ts) puts
+ * it between a tensor larger than one storage binding and the kernels that read it.
+ */
+definePrimitive({
+  name: 'row_view',
+  infer: ([x], attrs) => {
+    const [start, count] = [attrs.start as number, attrs.count as number];
+    if (x.shape.length < 1) shapeError('row_view', 'needs rank >= 1', x);
+    if (!(Number.isInteger(start) && Number.isInteger(count) && start >= 0 && count >= 1 && start + count <= x.shape[0]))
+      shapeError('row_view', `rows ${start}..${start + count} outside axis 0 of size ${x.shape[0]}`, x);
+    return { shape: [count, ...x.shape.slice(1)], dtype: x.dtype };
+  },
+  reference: ([x], attrs) => {
+    const row = numel(x.type.shape.slice(1));
+    const start = attrs.start as number;
+    return x.data.slice(start * row, (start + (attrs.count as number)) * row);
+  },
+  emission: { kind: 'alias' },
+  vjp: (ct, [x], _o, attrs) => {
+    const start = attrs.start as number;
+    const end = start + (attrs.count as number);
+    return [view('unslice', ct, { start: x.shape.map((_, d) => (d === 0 ? start : 0)), stop: x.shape.map((n, d) => (d === 0 ? end : n)), step: x.shape.map(() => 1), shape: x.shape })];
+  },
+});
+
 // ---------------------------------------------------------------- pad (constant value)
 definePrimitive({
   name: 'pad',

@@ -41,6 +41,8 @@ export interface CheckOptions {
   dims?: Record<string, number>;
   /** only the kernels meant for any adapter */
   portable?: boolean;
+  /** split tensors as if a storage binding held at most this many bytes */
+  maxBindingBytes?: number;
 }
 
 export async function checkAgainstReference(fn: (args: any) => unknown, specs: SpecTree, opts: CheckOptions = {}): Promise<Record<string, HostTensor>> {
@@ -52,7 +54,7 @@ export async function checkAgainstReference(fn: (args: any) => unknown, specs: S
     values[i.name] = opts.values?.[i.name] ?? g(numel(i.shape), r);
   }
   const ref = evaluate(traced.graph, new Map(Object.entries(values)));
-  const exe = await compileTraced(optimize(traced.graph), traced.inputs, BACKEND, undefined, opts.portable);
+  const exe = await compileTraced(optimize(traced.graph), traced.inputs, BACKEND, undefined, opts.portable, opts.maxBindingBytes);
   const got = await exe.run(values);
   for (const [name, node] of traced.graph.outputs) {
     const want = ref.get(name)!;
