@@ -133,6 +133,17 @@ describe('runCli', () => {
 });
 
 describe('model', () => {
+  it('compiles the paper preset to kernels for this adapter, its 2.2 GB embedding and attention scores in blocks', { timeout: SPAWN_TIMEOUT }, async () => {
+    const r = await cli(['model', '--preset', 'paper', '--compile', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const c = JSON.parse(r.stdout).compiled;
+    expect(c.steps.map((s: { name: string }) => s.name)).toEqual(['embed', 'prefill', 'decode']);
+    expect(c.splicedLength).toBeGreaterThan(c.textLength);
+    for (const s of c.steps) expect(s.kernels).toBeGreaterThan(100);
+    // the token table (152064 x 3584 f32) is read by the embedding step, the head by prefill and decode
+    for (const s of c.steps) expect(s.offsetBindings).toBeGreaterThan(0);
+  });
+
   it('reports the paper preset parameter counts per component', { timeout: SPAWN_TIMEOUT }, async () => {
     const r = await cli(['model', '--preset', 'paper', '--json']);
     expect(r.code).toBe(0);

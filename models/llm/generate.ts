@@ -201,9 +201,8 @@ function getExe(s: Session, key: string, fn: (a: any) => unknown, specs: SpecTre
   return e;
 }
 
-/** Prefill: prompt [B, L] ids or [B, L, H] embeddings -> last logits [B, V] and caches k.i, v.i [B, kv, M, D]. */
-export function prefillExecutable(model: Qwen2Model, B: number, L: number, M: number, input: 'ids' | 'embeds'): Promise<Executable> {
-  const c = model.config;
+/** The prefill as a traceable function: prompt [B, L] ids or [B, L, H] embeddings -> last logits [B, V] and caches k.i, v.i [B, kv, M, D]. */
+export function prefillGraph(c: Qwen2Config, B: number, L: number, M: number, input: 'ids' | 'embeds'): { fn: (a: any) => unknown; specs: SpecTree } {
   const d = inferenceDims(c);
   if (M < L) throw new RangeError(`cache length ${M} is shorter than the prompt (${L})`);
   const fn = ({ params, input: x }: { params: Qwen2Weights; input: Tensor }) => {
@@ -220,12 +219,17 @@ export function prefillExecutable(model: Qwen2Model, B: number, L: number, M: nu
     return { logits: qwen2Head(d, params, last), k, v };
   };
   const specs = { params: paramSpecs(qwen2Params(c)), input: input === 'ids' ? spec([B, L], 'i32') : spec([B, L, d.hidden]) } as SpecTree;
+  return { fn, specs };
+}
+
+/** Prefill: prompt [B, L] ids or [B, L, H] embeddings -> last logits [B, V] and caches k.i, v.i [B, kv, M, D]. */
+export function prefillExecutable(model: Qwen2Model, B: number, L: number, M: number, input: 'ids' | 'embeds'): Promise<Executable> {
+  const { fn, specs } = prefillGraph(model.config, B, L, M, input);
   return getExe(sessionOf(model), `prefill ${input} ${B} ${L} ${M}`, fn, specs);
 }
 
-/** Decode: token ids [B, 1] at position pos (i32 [1]) with caches cache.k.i / cache.v.i -> logits [B, V], updated k.i, v.i. */
-export function decodeExecutable(model: Qwen2Model, B: number, M: number): Promise<Executable> {
-  const c = model.config;
+/** The decode step as a traceable function: token ids [B, 1] at position pos (i32 [1]) with caches cache.k.i / cache.v.i -> logits [B, V], updated k.i, v.i. */
+export function decodeGraph(c: Qwen2Config, B: number, M: number): { fn: (a: any) => unknown; specs: SpecTree } {
   const d = inferenceDims(c);
   const fn = ({ params, ids, pos, cache }: { params: Qwen2Weights; ids: Tensor; pos: Tensor<Shape, 'i32'>; cache: { k: Tensor[]; v: Tensor[] } }) => {
     const here = iota([1, 1, M, 1], 2).eq(pos);
@@ -241,6 +245,12 @@ export function decodeExecutable(model: Qwen2Model, B: number, M: number): Promi
   };
   const caches = () => Array.from({ length: d.layers }, () => spec(cacheShape(d, B, M)));
   const specs = { params: paramSpecs(qwen2Params(c)), ids: spec([B, 1], 'i32'), pos: spec([1], 'i32'), cache: { k: caches(), v: caches() } } as SpecTree;
+  return { fn, specs };
+}
+
+/** Decode: token ids [B, 1] at position pos (i32 [1]) with caches cache.k.i / cache.v.i -> logits [B, V], updated k.i, v.i. */
+export function decodeExecutable(model: Qwen2Model, B: number, M: number): Promise<Executable> {
+  const { fn, specs } = decodeGraph(model.config, B, M);
   return getExe(sessionOf(model), `decode ${B} ${M}`, fn, specs);
 }
 

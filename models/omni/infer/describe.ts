@@ -191,39 +191,39 @@ export function releaseCheckpoint(ck: OmniCheckpoint): void {
   embedStates.delete(ck);
 }
 
-/** inputs_embeds [1, L', H] for one prompt and one clip's features (a compiled executable per modality set and L). */
-export async function spliceEmbeddings(ck: OmniCheckpoint, ids: readonly number[], f: Features, m: Modalities): Promise<HostTensor> {
-  const c = ck.config;
-  const shapes = featureShapes(ck.features);
-  const T = ck.features.frames;
-  const L = ids.length;
+/** The embedding step as a traceable function: one prompt of L ids and one clip's features -> inputs_embeds [1, L', H]. */
+export function embedGraph(c: OmniConfig, features: FeatureOptions, L: number, m: Modalities): { fn: (a: any) => unknown; specs: SpecTree; tree: ParamTree } {
+  const shapes = featureShapes(features);
+  const T = features.frames;
   const tree = embedParamTree(c, m);
   const fn = (a: { params: OmniParams; input_ids: Tensor; pixel_values?: Tensor; face_values?: Tensor; input_features?: Tensor }) =>
     omniEmbeddings(c, a.params, { input_ids: a.input_ids, pixel_values: a.pixel_values, face_values: a.face_values, input_features: a.input_features }).embeds;
   const specs: Record<string, unknown> = { params: paramSpecs(tree), input_ids: spec([1, L], 'i32') };
+  if (m.visual) specs.pixel_values = spec([T, ...shapes.pixel_values.slice(1)]);
+  if (m.face) specs.face_values = spec([T, ...shapes.face_values.slice(1)]);
+  if (m.audio) specs.input_features = spec([1, ...shapes.input_features]);
+  return { fn, specs: specs as SpecTree, tree };
+}
+
+/** inputs_embeds [1, L', H] for one prompt and one clip's features (a compiled executable per modality set and L). */
+export async function spliceEmbeddings(ck: OmniCheckpoint, ids: readonly number[], f: Features, m: Modalities): Promise<HostTensor> {
+  const c = ck.config;
+  const L = ids.length;
+  const { fn, specs, tree } = embedGraph(c, ck.features, L, m);
   const inputs: Record<string, unknown> = { input_ids: Int32Array.from(ids) };
   const need = (field: 'pixel_values' | 'face_values' | 'input_features') => {
     const data = f[field];
     if (!data) throw new UserError(`the clip has no ${field} (${field === 'input_features' ? 'no audio' : 'no video'}); leave that modality out`);
     return data;
   };
-  if (m.visual) {
-    specs.pixel_values = spec([T, ...shapes.pixel_values.slice(1)]);
-    inputs.pixel_values = need('pixel_values');
-  }
-  if (m.face) {
-    specs.face_values = spec([T, ...shapes.face_values.slice(1)]);
-    inputs.face_values = need('face_values');
-  }
-  if (m.audio) {
-    specs.input_features = spec([1, ...shapes.input_features]);
-    inputs.input_features = need('input_features');
-  }
+  if (m.visual) inputs.pixel_values = need('pixel_values');
+  if (m.face) inputs.face_values = need('face_values');
+  if (m.audio) inputs.input_features = need('input_features');
   const s = embedState(ck);
   const key = `${+m.visual}${+m.face}${+m.audio} ${L}`;
   let exeP = s.exes.get(key);
   if (!exeP) {
-    exeP = compile(fn, specs as SpecTree, { backend: ck.backend, external: (n) => n.startsWith('params.') });
+    exeP = compile(fn, specs, { backend: ck.backend, external: (n) => n.startsWith('params.') });
     exeP.catch(() => s.exes.delete(key));
     s.exes.set(key, exeP);
   }
