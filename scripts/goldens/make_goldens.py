@@ -8,11 +8,13 @@ Hugging Face `transformers` is not available here, so WhisperEncoder, SiglipVisi
 Qwen2ForCausalLM are re-implemented below, following HF's modeling code line by line and using
 HF's parameter names (the state_dict keys are those of a real checkpoint).  The face encoder is
 torchvision's own `SwinTransformer` plus FaceXFormer's multi-scale fusion, written as FaceXFormer
-writes it (forward hooks on backbone.0.1/3/5/7).
+writes it (forward hooks on backbone.0.1/3/5/7).  `omni-emotion` composes these modules as the
+project's model does (LLaVA-NeXT's visual path and splice, HumanOmni's audio path, the face path,
+the three fusion variants, the causal-LM loss), under the parameter paths of omniParams.
 
 Every case directory holds config.json, weights.safetensors, inputs.safetensors and
-outputs.safetensors (see scripts/goldens/README.md).  Everything is computed in float64 from the
-float32 values that are stored, then stored as float32.
+outputs.safetensors, and for omni-emotion also loss.safetensors (see scripts/goldens/README.md).
+Everything is computed in float64 from the float32 values that are stored, then stored as float32.
 """
 import json
 import math
@@ -51,7 +53,7 @@ def write_safetensors(path, tensors, metadata=None):
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     blobs, offset = [], 0
     for name, arr in tensors.items():
-        arr = np.ascontiguousarray(arr)
+        arr = np.ascontiguousarray(arr).reshape(np.shape(arr))  # keeps a 0-d array (a scalar loss) 0-d
         if arr.dtype not in _NP2ST:
             raise TypeError(f"{name}: unsupported dtype {arr.dtype}")
         data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
@@ -424,9 +426,12 @@ class Qwen2Model(nn.Module):
         self.norm = Qwen2RMSNorm(cfg["hidden_size"], eps=cfg["rms_norm_eps"])
         self.rotary_emb = Qwen2RotaryEmbedding(cfg)
 
-    def forward(self, input_ids):
-        inputs_embeds = self.embed_tokens(input_ids)
-        b, l = input_ids.shape
+    def forward(self, input_ids=None, inputs_embeds=None):
+        # HF: exactly one of input_ids / inputs_embeds (LLaVA passes the spliced inputs_embeds)
+        assert (input_ids is None) != (inputs_embeds is None)
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        b, l = inputs_embeds.shape[:2]
         position_ids = torch.arange(l).unsqueeze(0).expand(b, -1)
         # create_causal_mask: 0 where key <= query, dtype-min elsewhere (-inf has the same effect)
         mask = torch.full((l, l), float("-inf"), dtype=inputs_embeds.dtype).triu(1)[None, None]
@@ -445,8 +450,8 @@ class Qwen2ForCausalLM(nn.Module):
         if not self.tied:
             self.lm_head = nn.Linear(cfg["hidden_size"], cfg["vocab_size"], bias=False)
 
-    def forward(self, input_ids):
-        h = self.model(input_ids)
+    def forward(self, input_ids=None, inputs_embeds=None):
+        h = self.model(input_ids, inputs_embeds)
         weight = self.model.embed_tokens.weight if self.tied else self.lm_head.weight
         return F.linear(h, weight)
 
@@ -503,6 +508,198 @@ class FaceXFormerEncoder(nn.Module):
                                                  mode="bilinear", align_corners=False)
             all_hidden_states += (encoder_hidden_state,)
         return self.linear_fuse(torch.cat(all_hidden_states[::-1], dim=1))
+
+
+# --------------------------------------------------------------------------------------------
+# Omni-Emotion (the project's composed model: models/omni/{model,fusion,config}.ts). The parts
+# that are not Hugging Face models are written from the project's documented semantics; the
+# visual path and the splice follow LLaVA-NeXT (llava_arch.py: get_2dPool, encode_multimodals,
+# prepare_inputs_labels_for_multimodal), the audio path HumanOmni (Whisper -> avg_pool1d -> MLP).
+# --------------------------------------------------------------------------------------------
+def mlp2x_gelu(d_in, d_out):
+    """LLaVA / HumanOmni `mlp2x_gelu`: Sequential(Linear, GELU (erf), Linear) -> names 0.*, 2.*."""
+    return nn.Sequential(nn.Linear(d_in, d_out), nn.GELU(), nn.Linear(d_out, d_out))
+
+
+class LlavaSiglipTower(nn.Module):
+    """LLaVA-NeXT's SigLipVisionTower: `vision_tower.vision_model.*`. LLaVA deletes the layers after
+    mm_vision_select_layer (`del layers[-1:]` for -2) and the pooling head, and returns
+    hidden_states[-1] of what is left (no post_layernorm; post_layernorm stays in the checkpoint)."""
+
+    def __init__(self, vcfg, select_layer):
+        super().__init__()
+        cfg = OrderedDict(vcfg)
+        cfg["vision_use_head"] = False
+        self.vision_tower = nn.Module()
+        self.vision_tower.vision_model = SiglipVisionTransformer(cfg)
+        n = cfg["num_hidden_layers"]
+        keep = n + 1 + select_layer if select_layer < 0 else select_layer
+        assert 1 <= keep <= n
+        del self.vision_tower.vision_model.encoder.layers[keep:]
+
+    def forward(self, pixel_values):
+        vm = self.vision_tower.vision_model
+        return vm.encoder(vm.embeddings(pixel_values))[-1]
+
+
+class TinyFaceCnn(nn.Module):
+    """The `tiny_face_cnn` face encoder (models/omni/model.ts): Conv2d(k3, s2, p1) + GELU (erf) per
+    layer, names convs.{i}.weight|bias."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        chans = [cfg.get("num_channels", 3)] + list(cfg["hidden_sizes"])
+        self.convs = nn.ModuleList([nn.Conv2d(chans[i], chans[i + 1], 3, stride=2, padding=1)
+                                    for i in range(len(cfg["hidden_sizes"]))])
+
+    def forward(self, x):
+        for conv in self.convs:
+            x = F.gelu(conv(x))
+        return x
+
+
+class FusionCrossAttention(nn.Module):
+    """fusion.cross_attn (models/omni/fusion.ts): face tokens F [N, Nf, H] of a frame query that
+    frame's visual tokens V [N, Nv, H]: F + out_proj(MHA(q_proj(LN_q(F)), k_proj(LN_kv(V)),
+    v_proj(LN_kv(V)))), heads = contiguous head_dim chunks, scale head_dim^-0.5, no mask."""
+
+    def __init__(self, hidden, heads, eps):
+        super().__init__()
+        self.heads = heads
+        self.norm_q = nn.LayerNorm(hidden, eps=eps)
+        self.norm_kv = nn.LayerNorm(hidden, eps=eps)
+        self.q_proj = nn.Linear(hidden, hidden)
+        self.k_proj = nn.Linear(hidden, hidden)
+        self.v_proj = nn.Linear(hidden, hidden)
+        self.out_proj = nn.Linear(hidden, hidden)
+
+    def forward(self, face, visual):
+        n, nf, h = face.shape
+        nv = visual.shape[1]
+        hd = h // self.heads
+        q = self.q_proj(self.norm_q(face)).view(n, nf, self.heads, hd).transpose(1, 2)
+        kv = self.norm_kv(visual)
+        k = self.k_proj(kv).view(n, nv, self.heads, hd).transpose(1, 2)
+        v = self.v_proj(kv).view(n, nv, self.heads, hd).transpose(1, 2)
+        w = F.softmax(torch.matmul(q, k.transpose(2, 3)) * hd ** -0.5, dim=-1)
+        o = torch.matmul(w, v).transpose(1, 2).reshape(n, nf, h)
+        return face + self.out_proj(o)
+
+
+class OmniEmotion(nn.Module):
+    """Architecture `omni-emotion`. Module names = the parameter paths of omniParams
+    (vision_tower.vision_tower.vision_model.*, mm_projector.{0,2}, image_newline, audio_encoder.*,
+    audio_projector.{0,2}, face_encoder.*, face_projector.{0,2}, fusion.cross_attn.*, llm.*)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        tc, vc, ac, fc = cfg["text_config"], cfg["vision_config"], cfg["audio_config"], cfg["face_config"]
+        H = tc["hidden_size"]
+        assert cfg["mm_projector_type"] == "mlp2x_gelu" and cfg["mm_spatial_pool_mode"] == "bilinear"
+        self.vision_tower = LlavaSiglipTower(vc, cfg["mm_vision_select_layer"])
+        self.mm_projector = mlp2x_gelu(vc["hidden_size"], H)
+        if cfg["mm_newline_position"] == "one_token":
+            self.image_newline = nn.Parameter(torch.zeros(H))  # LLaVA: randn(H) / sqrt(H)
+        else:
+            assert cfg["mm_newline_position"] == "no_token"
+            self.image_newline = None
+        self.audio_encoder = WhisperEncoder(ac)
+        self.audio_projector = mlp2x_gelu(ac["d_model"], H)
+        if fc["model_type"] == "tiny_face_cnn":
+            self.face_encoder = TinyFaceCnn(fc)
+            face_channels = fc["hidden_sizes"][-1]
+        else:
+            assert fc["model_type"] == "facexformer"
+            self.face_encoder = FaceXFormerEncoder(fc)
+            face_channels = fc["fusion_hidden_size"]
+        self.face_projector = mlp2x_gelu(face_channels, H)
+        if cfg["fusion"] == "cross_attention":
+            self.fusion = nn.Module()
+            self.fusion.cross_attn = FusionCrossAttention(H, cfg["fusion_num_heads"], cfg["fusion_layer_norm_eps"])
+        self.llm = Qwen2ForCausalLM(tc)
+
+    # -- the blocks
+    def visual_tokens(self, pixel_values, b):
+        """LLaVA-NeXT encode_multimodals + get_2dPool (bilinear): [B*T, 3, S, S] -> [B, T, Nv, H]."""
+        feats = self.mm_projector(self.vision_tower(pixel_values))  # [BT, N, H]
+        bt, n, h = feats.shape
+        side = int(round(math.sqrt(n)))
+        assert side * side == n
+        s = self.cfg["mm_spatial_pool_stride"]
+        x = feats.view(bt, side, side, h).permute(0, 3, 1, 2)
+        if s != 1:
+            out = math.ceil(side / s)
+            x = F.interpolate(x, size=(out, out), mode="bilinear")  # align_corners default (False)
+        x = x.permute(0, 2, 3, 1).reshape(bt, -1, h)
+        return x.view(b, bt // b, -1, h)
+
+    def face_tokens(self, face_values, b):
+        """face map [B*T, C, h, w] -> adaptive avg pool (p x p) -> row-major tokens -> face_projector."""
+        fmap = self.face_encoder(face_values)
+        p = self.cfg["face_pool_size"]
+        tok = F.adaptive_avg_pool2d(fmap, (p, p)).flatten(2).transpose(1, 2)  # [BT, p*p, C]
+        out = self.face_projector(tok)
+        return out.view(b, out.shape[0] // b, p * p, out.shape[-1])
+
+    def video_block(self, visual, face):
+        b, t, nv, h = visual.shape
+        nf = face.shape[2]
+        nl = [self.image_newline.view(1, 1, h).expand(b, 1, h)] if self.image_newline is not None else []
+        kind = self.cfg["fusion"]
+        if kind == "video_concat":  # [V_1..V_T] newline [F_1..F_T]
+            return torch.cat([visual.reshape(b, t * nv, h)] + nl + [face.reshape(b, t * nf, h)], 1)
+        if kind == "frame_concat":  # [V_1 F_1 .. V_T F_T] newline
+            return torch.cat([torch.cat([visual, face], 2).reshape(b, t * (nv + nf), h)] + nl, 1)
+        assert kind == "cross_attention"  # [V_1..V_T] newline [F'_1..F'_T]
+        fa = self.fusion.cross_attn(face.reshape(b * t, nf, h), visual.reshape(b * t, nv, h))
+        return torch.cat([visual.reshape(b, t * nv, h)] + nl + [fa.reshape(b, t * nf, h)], 1)
+
+    def audio_block(self, input_features):
+        """Whisper encoder -> avg_pool1d(k = s = audio_pool_stride) over time -> audio_projector."""
+        hs = self.audio_encoder(input_features)  # [B, T', d]
+        k = self.cfg["audio_pool_stride"]
+        pooled = F.avg_pool1d(hs.transpose(1, 2), kernel_size=k, stride=k).transpose(1, 2)
+        return self.audio_projector(pooled)
+
+    def splice(self, input_ids, blocks, labels):
+        """LLaVA-NeXT prepare_inputs_labels_for_multimodal: per row, the text between placeholders
+        is embedded (placeholders never are), the blocks go where their placeholder was, and their
+        label positions get ignore_index. Every row holds exactly one of each placeholder."""
+        ignore = self.cfg["ignore_index"]
+        embed = self.llm.model.embed_tokens
+        rows, row_labels = [], []
+        for r in range(input_ids.shape[0]):
+            ids = input_ids[r]
+            places = []
+            for pid, tokens in blocks:
+                where_ = (ids == pid).nonzero().view(-1)
+                assert len(where_) == 1, (r, pid)
+                places.append((int(where_[0]), tokens[r]))
+            places.sort(key=lambda e: e[0])
+            segs, labs, start = [], [], 0
+            for p, tokens in places:
+                segs += [embed(ids[start:p]), tokens]
+                labs += [labels[r, start:p], torch.full((tokens.shape[0],), ignore, dtype=labels.dtype)]
+                start = p + 1
+            segs.append(embed(ids[start:]))
+            labs.append(labels[r, start:])
+            rows.append(torch.cat(segs, 0))
+            row_labels.append(torch.cat(labs, 0))
+        return torch.stack(rows), torch.stack(row_labels)
+
+    def forward(self, input_ids, pixel_values, face_values, input_features, labels):
+        b = input_ids.shape[0]
+        video = self.video_block(self.visual_tokens(pixel_values, b), self.face_tokens(face_values, b))
+        audio = self.audio_block(input_features)
+        embeds, spliced_labels = self.splice(input_ids, [(self.cfg["video_token_index"], video),
+                                                         (self.cfg["audio_token_index"], audio)], labels)
+        logits = self.llm(inputs_embeds=embeds)
+        # Qwen2ForCausalLM / LLaVA: shift, CrossEntropyLoss(ignore_index) = mean over counted tokens
+        v = logits.shape[-1]
+        loss = F.cross_entropy(logits[:, :-1].reshape(-1, v), spliced_labels[:, 1:].reshape(-1),
+                               ignore_index=self.cfg["ignore_index"])
+        return logits, loss, spliced_labels
 
 
 # --------------------------------------------------------------------------------------------
@@ -825,6 +1022,258 @@ def make_face():
 
 
 # --------------------------------------------------------------------------------------------
+# omni-emotion cases: forward + two VJPs (logits . cotangent, and the loss) in float64
+# --------------------------------------------------------------------------------------------
+def omni_cfg(text, vision, audio, face, fusion, **extra):
+    c = OrderedDict([
+        ("model_type", "omni-emotion"), ("text_config", text), ("vision_config", vision),
+        ("audio_config", audio), ("face_config", face),
+        ("mm_vision_select_layer", -2), ("mm_projector_type", "mlp2x_gelu"),
+        ("mm_spatial_pool_mode", "bilinear"), ("mm_spatial_pool_stride", 2),
+        ("mm_newline_position", "one_token"), ("audio_pool_stride", 3),
+        ("mm_audio_projector_type", "mlp2x_gelu"), ("face_pool_size", 2),
+        ("mm_face_projector_type", "mlp2x_gelu"), ("fusion", fusion),
+        ("fusion_num_heads", text["num_attention_heads"]), ("fusion_layer_norm_eps", 1e-5),
+        ("num_frames", 2), ("video_token_index", -200), ("audio_token_index", -300),
+        ("ignore_index", -100)])
+    c.update(extra)
+    return c
+
+
+def tiny_face_cfg(image, hidden_sizes):
+    return OrderedDict([("model_type", "tiny_face_cnn"), ("image_size", image), ("hidden_sizes", hidden_sizes),
+                        ("num_channels", 3)])
+
+
+def fd_entry(fn, w, j, eps=1e-6):
+    """Central difference of the scalar fn() in entry j of the float64 leaf w."""
+    with torch.no_grad():
+        flat = w.view(-1)
+        old = flat[j].item()
+        flat[j] = old + eps
+        lp = fn().item()
+        flat[j] = old - eps
+        lm = fn().item()
+        flat[j] = old
+    return (lp - lm) / (2 * eps)
+
+
+def run_omni_case(case, cfg, model, prefix, ids, labels, px, faces, feats, notes, seed, fd_checks=4):
+    arch = "omni-emotion"
+    model = model.double()
+    model.train(False)
+    params = [(n, p) for n, p in model.named_parameters()]
+    for _, p in params:
+        p.requires_grad_(True)
+    float_names = ["pixel_values", "face_values", "input_features"]
+    xs = [t.detach().to(torch.float64).requires_grad_(True) for t in (px, faces, feats)]
+    ids64, lab64 = ids.to(torch.int64), labels.to(torch.int64)
+
+    def fwd():
+        return model(ids64, xs[0], xs[1], xs[2], lab64)
+
+    logits, loss, spliced_labels = fwd()
+    gen = torch.Generator().manual_seed(seed + 1)
+    cot = randn(gen, logits.shape).to(torch.float32).to(torch.float64)
+    wrt = [p for _, p in params] + xs
+    zeros = lambda gs: [torch.zeros_like(w) if g is None else g for g, w in zip(gs, wrt)]
+    g_out = zeros(torch.autograd.grad((logits * cot).sum(), wrt, allow_unused=True, retain_graph=True))
+    g_loss = zeros(torch.autograd.grad(loss, wrt, allow_unused=True))
+
+    # finite differences: a few parameter entries and one entry of each float input, both objectives
+    fd_gen = torch.Generator().manual_seed(seed + 2)
+    worst = 0.0
+    n_fd = 0
+    for grads, obj in ((g_out, lambda: (fwd()[0] * cot).sum()), (g_loss, lambda: fwd()[1])):
+        cand = [i for i in range(len(params)) if grads[i].abs().max() > 0]
+        picks = [cand[int(torch.randint(len(cand), (1,), generator=fd_gen))] for _ in range(fd_checks)]
+        picks += list(range(len(params), len(wrt)))
+        for i in picks:
+            nz = torch.nonzero(grads[i].reshape(-1)).view(-1)
+            j = int(nz[int(torch.randint(len(nz), (1,), generator=fd_gen))])
+            fd = fd_entry(obj, wrt[i].data, j)
+            an = grads[i].reshape(-1)[j].item()
+            worst = max(worst, abs(fd - an) / max(1.0, abs(an)))
+            n_fd += 1
+    CHECKS.append({"check": f"finite differences vs autograd, {arch}/{case} ({n_fd} entries, logits and loss)",
+                   "max_rel_err": worst, "tolerance": 1e-6})
+    assert worst < 1e-6, (arch, case, worst)
+
+    d = os.path.join(OUT, arch, case)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    weights = state_dict_np(model, prefix)
+    write_safetensors(os.path.join(d, "weights.safetensors"), weights, {"format": "pt"})
+    inputs = OrderedDict([("input_ids", ids.detach().to(torch.int32).numpy())])
+    for name, t in zip(float_names, (px, faces, feats)):
+        inputs[name] = t.detach().to(torch.float32).numpy()
+    inputs["cotangent"] = f32(cot)
+    write_safetensors(os.path.join(d, "inputs.safetensors"), inputs)
+
+    def grad_tensors(grads, first):
+        out = OrderedDict(first)
+        zero = []
+        for (n, _), g in zip(params, grads):
+            out["grad." + prefix + n] = f32(g)
+            if float(g.abs().max()) == 0.0:
+                zero.append(prefix + n)
+        for name, g in zip(float_names, grads[len(params):]):
+            out["grad." + name] = f32(g)
+        return out, zero
+
+    outputs, zero = grad_tensors(g_out, [("logits", f32(logits))])
+    write_safetensors(os.path.join(d, "outputs.safetensors"), outputs,
+                      {"grad.inputs": ",".join(float_names), "torch": torch.__version__})
+    loss_t, zero_loss = grad_tensors(g_loss, [("labels", labels.detach().to(torch.int32).numpy()),
+                                              ("loss", f32(loss)),
+                                              ("spliced_labels", spliced_labels.detach().to(torch.int32).numpy())])
+    write_safetensors(os.path.join(d, "loss.safetensors"), loss_t,
+                      {"grad": "d loss / d x", "torch": torch.__version__})
+
+    for fname, tensors in (("weights.safetensors", weights), ("inputs.safetensors", inputs),
+                           ("outputs.safetensors", outputs), ("loss.safetensors", loss_t)):
+        back = read_safetensors(os.path.join(d, fname))
+        assert list(back.keys()) == list(tensors.keys())
+        for k in tensors:
+            assert back[k].dtype == tensors[k].dtype and np.array_equal(back[k], tensors[k]), (fname, k)
+
+    files = {fn: os.path.getsize(os.path.join(d, fn)) for fn in
+             ("config.json", "weights.safetensors", "inputs.safetensors", "outputs.safetensors", "loss.safetensors")}
+    assert max(files.values()) < 1_000_000, (arch, case, files)
+    buffers = [prefix + k for k, _ in model.named_buffers() if k in model.state_dict()]
+    o = logits.detach()
+    counted = int((spliced_labels[:, 1:] != cfg["ignore_index"]).sum())
+    MANIFEST_CASES.append(OrderedDict([
+        ("arch", arch), ("case", case), ("dir", f"{arch}/{case}"),
+        ("weight_prefix", prefix),
+        ("inputs", OrderedDict([(k, {"dtype": _NP2ST[v.dtype], "shape": list(v.shape)}) for k, v in inputs.items()])),
+        ("outputs", OrderedDict([("logits", {"dtype": "F32", "shape": list(o.shape)}),
+                                 ("grad.<param>", {"count": len(params)}),
+                                 ("grad.<float input>", {"of": float_names})])),
+        ("loss", OrderedDict([("file", "loss.safetensors"), ("value", float(loss)),
+                              ("labels", {"dtype": "I32", "shape": list(labels.shape)}),
+                              ("spliced_labels", {"dtype": "I32", "shape": list(spliced_labels.shape)}),
+                              ("counted_tokens", counted), ("zero_grad_parameters", zero_loss)])),
+        ("num_parameters", int(sum(p.numel() for _, p in params))),
+        ("parameters", [prefix + n for n, _ in params]),
+        ("buffers_in_weights", buffers),
+        ("zero_grad_parameters", zero),
+        ("frozen_in_hf", []),
+        ("output_stats", {"mean_abs": float(o.abs().mean()), "max_abs": float(o.abs().max())}),
+        ("files", files),
+        ("seed", seed),
+        ("notes", notes),
+    ]))
+    print(f"  {arch}/{case}: logits {list(o.shape)} |max| {float(o.abs().max()):.3f} loss {float(loss):.4f} "
+          f"({counted} tokens) params {sum(p.numel() for _, p in params)} files {files}")
+    return model, logits, loss
+
+
+V_ID, A_ID, IGN = -200, -300, -100
+
+
+def make_omni():
+    check_omni_parts()
+    tiny_text = lambda vocab, **kw: qwen2_cfg(vocab, 16, 32, 2, 4, 2, False, 10000.0, **kw)
+    cases = [
+        # (case, cfg, batch, text rows, label rows, frame side, face side, mel frames, prefix, notes)
+        ("video_concat_tiny_b2_l11",
+         omni_cfg(tiny_text(48), siglip_cfg(12, 4, 16, 32, 2, 2),
+                  whisper_cfg(8, 16, 1, 2, 32, 8), tiny_face_cfg(12, [6, 8]), "video_concat"),
+         [[3, 4, V_ID, 5, 6, 7, A_ID, 8, 9, 10, 11],
+          [A_ID, 12, 13, 14, 15, 16, 17, 18, 19, 20, V_ID]],
+         [[IGN, IGN, 40, IGN, IGN, IGN, 41, 8, 9, 10, 11],
+          [42, 12, IGN, IGN, 15, 16, IGN, IGN, 19, 20, 43]],
+         12, 12, 14, "",
+         ["video_concat: <video> = [V_1 V_2] newline [F_1 F_2] (2 frames x (4 visual + 4 face) + 1 = 17 "
+          "tokens); <audio> = 2 tokens. L = 11 -> L' = 11 - 2 + 19 = 28.",
+          "SigLIP 12 px / patch 4: 3x3 patches, 2 layers of which LLaVA keeps 1 (mm_vision_select_layer -2); "
+          "bilinear pooling 3x3 -> ceil(3/2) = 2x2 (scale 1.5, align_corners=False).",
+          "tiny_face_cnn 12 px -> 6 -> 3: a 8x3x3 map, adaptive-average-pooled to 2x2 with overlapping bins "
+          "[0,2) and [1,3).",
+          "Whisper: 14 mel frames -> 7 encoder frames -> avg_pool1d(3, 3) -> 2 tokens (frame 6 is dropped by "
+          "the pooling); embed_positions rows 7 (of 8) get zero gradient.",
+          "row 0: <video> at 2, <audio> at 6; row 1: <audio> first (position 0), <video> last (position 10). "
+          "Labels at the placeholder positions (40..43) are dropped by the splice (the block positions get "
+          "ignore_index)."]),
+        ("frame_concat_tiny_tied_pad_b2_l9",
+         omni_cfg(qwen2_cfg(41, 16, 24, 1, 2, 1, True, 10000.0, pad_token_id=0),
+                  siglip_cfg(16, 4, 16, 24, 3, 2), whisper_cfg(6, 16, 2, 2, 24, 8), tiny_face_cfg(8, [8]),
+                  "frame_concat", mm_newline_position="no_token", audio_pool_stride=2),
+         [[7, V_ID, 8, A_ID, 9, 10, 11, 0, 0],
+          [7, 8, 9, 10, A_ID, 11, 12, V_ID, 13]],
+         [[IGN, IGN, 30, IGN, 31, 32, 33, IGN, IGN],
+          [IGN, IGN, IGN, 34, IGN, IGN, 35, IGN, 36]],
+         16, 8, 16, "model.",
+         ["frame_concat: <video> = [V_1 F_1 V_2 F_2] with mm_newline_position no_token (no image_newline "
+          "parameter): 2 x (4 + 4) = 16 tokens; audio_pool_stride 2: 16 mel frames -> 8 -> 4 tokens. "
+          "L = 9 -> L' = 27.",
+          "SigLIP 16 px / patch 4: 4x4 patches, 3 layers of which LLaVA keeps 2; bilinear 4x4 -> 2x2 "
+          "(scale 2). tiny_face_cnn one layer: 8 px -> 4x4 map pooled to 2x2 (even 2x2 blocks).",
+          "Qwen2 tied (no lm_head.weight), MQA 2/1, 1 layer, pad_token_id 0 in text_config: the text "
+          "padding (0, labels ignore_index) at the end of row 0 is embedded as row 0 of embed_tokens, "
+          "which gets NO gradient (nn.Embedding padding_idx). Row 1: <video> at the second-to-last "
+          "position.",
+          "weights carry a leading 'model.' (the prefix the omni-emotion loader accepts): gradients "
+          "are named grad.model.<param>."]),
+        ("cross_attention_tiny_b2_l13",
+         omni_cfg(tiny_text(52), siglip_cfg(12, 4, 24, 32, 2, 3), whisper_cfg(8, 16, 1, 2, 32, 10),
+                  tiny_face_cfg(12, [6, 8]), "cross_attention", fusion_num_heads=2),
+         [[5, 6, 7, A_ID, 8, V_ID, 9, 10, 11, 12, 13, 14, 15],
+          [V_ID, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, A_ID]],
+         [[IGN, IGN, IGN, IGN, 8, IGN, 9, 10, 11, 12, 13, 14, 15],
+          [IGN, 16, 17, IGN, IGN, IGN, IGN, IGN, IGN, 24, 25, 26, IGN]],
+         12, 12, 20, "",
+         ["cross_attention: <video> = [V_1 V_2] newline [F'_1 F'_2] with F'_t = F_t + out_proj(MHA(q = "
+          "q_proj(LN_q(F_t)), k/v = k/v_proj(LN_kv(V_t)))), 2 heads of 8 (fusion_num_heads 2, the LLM has "
+          "4); frame t's face tokens attend to frame t's visual tokens only.",
+          "SigLIP width 24 (3 heads) projected to 16; 20 mel frames -> 10 encoder frames (= "
+          "max_source_positions) -> 3 tokens (frame 9 dropped). L = 13 -> L' = 13 - 2 + 17 + 3 = 31.",
+          "row 0: <audio> before <video>; row 1: <video> first, <audio> last."]),
+        ("video_concat_facexformer_b1_l8",
+         omni_cfg(tiny_text(37), siglip_cfg(12, 4, 16, 32, 2, 2), whisper_cfg(8, 16, 1, 2, 32, 8),
+                  face_cfg(16, 8, [2, 1], [1, 2], 2, 8, mlp_ratio=2.0), "video_concat"),
+         [[11, 12, A_ID, 13, V_ID, 14, 15, 16]],
+         [[IGN, IGN, IGN, 13, IGN, 14, 15, 16]],
+         12, 16, 14, "",
+         ["face encoder FaceXFormer (torchvision Swin, 2 stages: depths [2, 1], heads [1, 2], window 2, "
+          "embed 8, mlp_ratio 2, fusion width 8) on 16 px crops: stage maps 4x4 and 2x2, fused 8x4x4 map "
+          "pooled to 2x2. Second block of stage 1 shifted by 1 with the -100 mask; stage 2 (2x2, window "
+          "2) unshifted. backbone.1 (Swin's final norm) is off the path: zero gradient; the "
+          "relative_position_index buffers (I64) are in the weights (the loader ignores them).",
+          "batch 1, L = 8 -> L' = 8 - 2 + 17 + 2 = 25; <audio> before <video>."]),
+    ]
+    for case, cfg, rows, lab_rows, side, face_side, mels, prefix, notes in cases:
+        seed = seed_of("omni-emotion", case)
+        gen = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        model = OmniEmotion(cfg)
+        init_weights(model, gen, embed_std=0.5, keep=("audio_encoder.embed_positions.weight", "image_newline"))
+        with torch.no_grad():
+            if model.image_newline is not None:
+                h = model.image_newline.numel()  # LLaVA: torch.randn(H) * (1 / sqrt(H))
+                model.image_newline.copy_((randn(gen, (h,)) / math.sqrt(h)).to(torch.float32))
+            pad = model.llm.model.embed_tokens.padding_idx
+            if pad is not None:
+                model.llm.model.embed_tokens.weight[pad].zero_()  # as HF's init
+        b, t = len(rows), cfg["num_frames"]
+        ids = torch.tensor(rows, dtype=torch.int32)
+        labels = torch.tensor(lab_rows, dtype=torch.int32)
+        px = (2 * torch.rand(b * t, 3, side, side, generator=gen, dtype=torch.float64) - 1).to(torch.float32)
+        faces = randn(gen, (b * t, 3, face_side, face_side)).to(torch.float32)
+        feats = randn(gen, (b, cfg["audio_config"]["num_mel_bins"], mels)).to(torch.float32)
+        notes = notes + [
+            "outputs.safetensors: logits and grad.X = d sum(logits * cotangent) / dX for every parameter and for "
+            "pixel_values, face_values, input_features (named grad.<input>). loss.safetensors: labels (the "
+            "input), loss (causal-LM cross-entropy: logits[:, :-1] vs spliced labels[:, 1:], mean over the "
+            "labels != ignore_index), spliced_labels, and grad.X = d loss / dX for the same X."]
+        model_d, logits, _ = run_omni_case(case, cfg, model, prefix, ids, labels, px, faces, feats, notes, seed)
+        check_omni_splice(case, cfg, model_d, ids, labels, px, faces, feats)
+
+
+# --------------------------------------------------------------------------------------------
 # independent sanity checks
 # --------------------------------------------------------------------------------------------
 def record(name, diff, tol):
@@ -1029,12 +1478,86 @@ def check_face(case, cfg, model, px, out):
     record(f"face/{case} FaceXFormer hook-based fusion vs direct fusion", (fused - out).abs().max().item(), 1e-12)
 
 
+def check_omni_parts():
+    """The omni-emotion pieces that are not HF models, against direct formulas."""
+    gen = torch.Generator().manual_seed(9)
+    # cross-attention fusion vs torch's nn.MultiheadAttention on the normalised inputs
+    xa = FusionCrossAttention(16, 2, 1e-5)
+    init_weights(xa, gen)
+    xa = xa.double()
+    mha = nn.MultiheadAttention(16, 2, batch_first=True).double()
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(torch.cat([xa.q_proj.weight, xa.k_proj.weight, xa.v_proj.weight]))
+        mha.in_proj_bias.copy_(torch.cat([xa.q_proj.bias, xa.k_proj.bias, xa.v_proj.bias]))
+        mha.out_proj.weight.copy_(xa.out_proj.weight)
+        mha.out_proj.bias.copy_(xa.out_proj.bias)
+        face, vis = randn(gen, (3, 4, 16)), randn(gen, (3, 5, 16))
+        kv = xa.norm_kv(vis)
+        ref = face + mha(xa.norm_q(face), kv, kv, need_weights=False)[0]
+        record("omni fusion cross-attention vs face + nn.MultiheadAttention(LN_q(face), LN_kv(visual))",
+               (xa(face, vis) - ref).abs().max().item(), 1e-12)
+    # LLaVA's bilinear pooling (F.interpolate, align_corners=False) vs half-pixel taps clamped at 0
+    x = randn(gen, (2, 3, 5, 5))
+    for (ih, iw), (oh, ow) in (((5, 3), (3, 2)), ((3, 3), (2, 2)), ((4, 4), (2, 2))):
+        xx = x[:, :, :ih, :iw]
+
+        def taps(n, o):
+            m = np.zeros((o, n))
+            for i in range(o):
+                src = max(0.0, (i + 0.5) * n / o - 0.5)
+                a = min(int(math.floor(src)), n - 1)
+                m[i, a] += 1 - (src - a)
+                m[i, min(a + 1, n - 1)] += src - a
+            return m
+        ref = np.einsum("yh,bchw,xw->bcyx", taps(ih, oh), xx.numpy(), taps(iw, ow))
+        got = F.interpolate(xx, size=(oh, ow), mode="bilinear").numpy()
+        record(f"bilinear {ih}x{iw} -> {oh}x{ow} (F.interpolate) vs half-pixel taps", np.abs(got - ref).max(), 1e-12)
+    # adaptive average pooling vs PyTorch's bins [floor(i n / o), ceil((i + 1) n / o))
+    for n, o in ((3, 2), (4, 2), (5, 3)):
+        xx = randn(gen, (1, 2, n, n))
+        bins = [(i * n // o, -(-(i + 1) * n // o)) for i in range(o)]
+        ref = np.array([[[xx[0, c, a:b_, p:q].mean().item() for (p, q) in bins] for (a, b_) in bins] for c in range(2)])
+        record(f"adaptive_avg_pool2d {n} -> {o} vs the bins formula",
+               np.abs(F.adaptive_avg_pool2d(xx, o)[0].numpy() - ref).max(), 1e-12)
+
+
+def check_omni_splice(case, cfg, model, ids, labels, px, faces, feats):
+    """The model's splice (segments between placeholders) vs a gather from [text rows | blocks]."""
+    ign = cfg["ignore_index"]
+    with torch.no_grad():
+        b, L = ids.shape
+        xs = [t.to(torch.float64) for t in (px, faces, feats)]
+        video = model.video_block(model.visual_tokens(xs[0], b), model.face_tokens(xs[1], b))
+        audio = model.audio_block(xs[2])
+        vid, aid = cfg["video_token_index"], cfg["audio_token_index"]
+        emb, spl = model.splice(ids.long(), [(vid, video), (aid, audio)], labels.long())
+        W = model.llm.model.embed_tokens.weight
+        n = {vid: video.shape[1], aid: audio.shape[1]}
+        off = {vid: L, aid: L + video.shape[1]}
+        worst, lab_bad = 0.0, 0
+        for r in range(b):
+            row = ids[r].tolist()
+            table = torch.cat([W[[t if t >= 0 else 0 for t in row]], video[r], audio[r]])
+            idx, lab = [], []
+            for j, tok in enumerate(row):
+                if tok in n:
+                    idx += list(range(off[tok], off[tok] + n[tok]))
+                    lab += [ign] * n[tok]
+                else:
+                    idx.append(j)
+                    lab.append(int(labels[r, j]))
+            worst = max(worst, (emb[r] - table[idx]).abs().max().item())
+            lab_bad += int((spl[r] != torch.tensor(lab)).sum())
+    record(f"omni-emotion/{case} splice vs gather from [text | video | audio] (labels: {lab_bad} mismatches)",
+           worst + lab_bad, 0.0)
+
+
 # --------------------------------------------------------------------------------------------
 def main():
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, numpy {np.__version__}")
     os.makedirs(OUT, exist_ok=True)
-    for arch in ("whisper-encoder", "siglip-vision", "qwen2", "face-encoder"):  # no stale cases
+    for arch in ("whisper-encoder", "siglip-vision", "qwen2", "face-encoder", "omni-emotion"):  # no stale cases
         shutil.rmtree(os.path.join(OUT, arch), ignore_errors=True)
     print("sanity checks")
     check_sinusoids()
@@ -1049,6 +1572,8 @@ def main():
     make_qwen2()
     print("face-encoder")
     make_face()
+    print("omni-emotion")
+    make_omni()
 
     total = sum(sum(c["files"].values()) for c in MANIFEST_CASES)
     manifest = OrderedDict([
@@ -1060,7 +1585,9 @@ def main():
         ("stored_dtype", "F32 (input_ids I32, relative_position_index I64)"),
         ("gradient", "grad.<weight name> = d sum(output * cotangent) / d weight, for every parameter "
                      "(zeros where the parameter is off the output path); grad.input = the same w.r.t. "
-                     "the float input (input_features or pixel_values)"),
+                     "the float input (input_features or pixel_values); omni-emotion, with three float "
+                     "inputs, names them grad.pixel_values, grad.face_values, grad.input_features, and "
+                     "its loss.safetensors holds the same gradients of the causal-LM loss"),
         ("arch_names", "as `omni-emotion run <arch>`"),
         ("total_bytes", total),
         ("cases", MANIFEST_CASES),
