@@ -165,6 +165,18 @@ suite('omni-emotion inference and evaluation (tiny preset, SynthEmo)', () => {
     expect(rep.settings.map((s: { setting: string }) => s.setting)).toEqual(['V', 'V+A', 'V+F', 'V+A+F']);
   });
 
+  it('eval --modalities evaluates one setting (a model trained without some streams)', async () => {
+    const r = await cli(['eval', '--task', 'synthemo', '--data', manifest, '--checkpoint', ckDir, '--split', 'all', '--limit', '1', '--max-tokens', '4', '--modalities', 'V+A', '--backend', BACKEND]);
+    expect(r.code).toBe(0);
+    expect(r.out.trim().split('\n').slice(2).map((l) => l.split('|')[1].trim())).toEqual(['V+A']);
+    const bad = await cli(['eval', '--task', 'synthemo', '--data', manifest, '--checkpoint', ckDir, '--modalities', 'A']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--modalities A: expected one of V, V\+A, V\+F, V\+A\+F/);
+    const both = await cli(['eval', '--task', 'synthemo', '--data', manifest, '--checkpoint', ckDir, '--modalities', 'V', '--ablate', 'modality']);
+    expect(both.code).toBe(2);
+    expect(both.err).toMatch(/--modalities names one setting; leave out --ablate/);
+  });
+
   it('eval reports bad arguments as one line', async () => {
     const r = await cli(['eval', '--task', 'nope', '--data', manifest, '--checkpoint', ckDir]);
     expect(r.code).toBe(2);

@@ -164,6 +164,25 @@ describe('omni-emotion train (tiny preset, SynthEmo)', () => {
     f.close();
   });
 
+  it('modalities: a model trained without audio or faces skips their alignment stage and never sees them', async () => {
+    const out = join(root, 'vision-only');
+    const r = await runTraining(base(out, { steps: 2, runConfig: { detect_faces: false, modalities: { face: false, audio: false } } }));
+    expect(r.stages.map((st) => st.stage)).toEqual(['instruct']);
+    const before = initParams(omniParams(preset('tiny')) as unknown as ParamTree, 0);
+    const after = checkpointParams(join(out, 'instruct', 'checkpoint.safetensors'));
+    // no path reaches the face and audio projectors: their values stay the initialisers'
+    for (const k of ['face_projector.0.weight', 'audio_projector.0.weight']) expect(same(after[k], before[k]), k).toBe(true);
+    expect(same(after['mm_projector.0.weight'], before['mm_projector.0.weight'])).toBe(false);
+    const va = await runTraining(base(join(root, 'vision-audio'), { steps: 1, runConfig: { detect_faces: false, modalities: { face: false } } }));
+    expect(va.stages.map((st) => st.stage)).toEqual(['audio-align', 'instruct']);
+    await expect(runTraining(base(join(root, 'no-audio-align'), { stage: 'audio-align', runConfig: { modalities: { audio: false } } }))).rejects.toThrow('stage audio-align: the run config leaves audio out (modalities)');
+    // the stage manifest drops the <audio> placeholder when audio is left out
+    const m = await readManifest(manifest);
+    const human = stageManifest(m, 'instruct', ['video']).manifest.items[0].entry.conversations[0].value;
+    expect(human).toContain('<video>');
+    expect(human).not.toContain('<audio>');
+  });
+
   it('fails with one clear line for bad presets, stages, manifests and config fields', async () => {
     const out = join(root, 'bad');
     await expect(runTraining(base(out, { preset: 'huge' }))).rejects.toThrow("unknown preset 'huge': expected one of tiny, small, paper");

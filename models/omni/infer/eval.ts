@@ -33,6 +33,9 @@ import type { Modalities, OmniCheckpoint } from './describe';
 export const TASKS = ['synthemo', 'emer-ov', 'emer', 'dfew', 'mafw'] as const;
 export type Task = (typeof TASKS)[number];
 
+/** V, V+A, V+F or V+A+F. */
+export const modalityName = (m: Modalities): string => ['V', ...(m.audio ? ['A'] : []), ...(m.face ? ['F'] : [])].join('+');
+
 export interface EvalArgs {
   readonly task: string;
   readonly data: string;
@@ -41,6 +44,8 @@ export interface EvalArgs {
   /** train | val | test | all (default test) */
   readonly split?: string;
   readonly ablate?: 'modality' | 'fusion';
+  /** without ablate: the streams given to the model (default all; a model trained without audio or face is evaluated without them) */
+  readonly modalities?: Modalities;
   readonly maxNewTokens?: number;
   /** evaluate only the first N items of the split */
   readonly limit?: number;
@@ -193,6 +198,7 @@ export async function runEval(args: EvalArgs): Promise<EvalReport> {
   if (args.checkpoints.length === 0) throw new UserError('eval: --checkpoint DIR is required');
   if (args.ablate === 'fusion' && args.checkpoints.length < 2) throw new UserError('eval --ablate fusion: give one checkpoint per fusion variant (--checkpoint DIR1,DIR2,DIR3)');
   if (args.ablate !== 'fusion' && args.checkpoints.length > 1) throw new UserError('eval: several checkpoints are only for --ablate fusion');
+  if (args.ablate && args.modalities) throw new UserError('eval: --modalities names one setting; leave out --ablate');
   const t0 = performance.now();
   const manifest = await readManifest(args.data);
   let items = manifest.items.filter((it) => split === 'all' || it.entry.split === split);
@@ -206,7 +212,7 @@ export async function runEval(args: EvalArgs): Promise<EvalReport> {
       ? MODALITY_ABLATION.map(([name, modalities]) => ({ name, ck: cks[0], modalities }))
       : args.ablate === 'fusion'
         ? cks.map((ck) => ({ name: cks.filter((o) => o.config.fusion === ck.config.fusion).length > 1 ? `${ck.config.fusion} (${ck.dir})` : ck.config.fusion, ck, modalities: ALL_MODALITIES }))
-        : [{ name: 'V+A+F', ck: cks[0], modalities: ALL_MODALITIES }];
+        : [{ name: modalityName(args.modalities ?? ALL_MODALITIES), ck: cks[0], modalities: args.modalities ?? ALL_MODALITIES }];
   log(`eval ${task}: ${items.length} item(s) of split ${split}, ${settings.length} setting(s) (${settings.map((s) => s.name).join(', ')})`);
 
   const outs: EvalItem[][] = settings.map(() => []);

@@ -14,6 +14,7 @@
  *   {
  *     "seed": 0, "batch_size": 2, "frames": 4, "fusion": "video_concat", "detect_faces": true,
  *     "face_encoder": "preset", "encoder_cache": true, "standardize_features": true,
+ *     "modalities": { "face": true, "audio": true },
  *     "warmup_ratio": 0.03, "weight_decay": 0, "clip_norm": 1, "log_every": 10, "plot_every": 50,
  *     "stages": {
  *       "audio-align": { "lr": 1e-3, "epochs": 1, "train_llm": false },
@@ -73,6 +74,8 @@ export const RunConfigFile = exactStrict(
     encoder_cache: t.boolean,
     /** with encoder_cache: train on per-channel standardised encoder outputs, folded into the projectors at the end (default true) */
     standardize_features: t.boolean,
+    /** the streams the model is trained with (the paper's modality ablation trains one model per setting); vision is always on */
+    modalities: exactStrict(t.partial({ face: t.boolean, audio: t.boolean }), 'Modalities'),
     warmup_ratio: Ratio,
     weight_decay: NonNegative,
     /** 0: no clipping */
@@ -108,6 +111,7 @@ export interface RunConfig {
   readonly face_encoder: 'preset' | 'face-api';
   readonly encoder_cache: boolean;
   readonly standardize_features: boolean;
+  readonly modalities: { readonly face: boolean; readonly audio: boolean };
   readonly warmup_ratio: number;
   readonly weight_decay: number;
   readonly clip_norm: number;
@@ -148,6 +152,7 @@ export function resolveRunConfig(preset: PresetName, file: RunConfigFile = {}, c
     face_encoder: file.face_encoder ?? 'preset',
     encoder_cache: file.encoder_cache ?? true,
     standardize_features: file.standardize_features ?? true,
+    modalities: { face: file.modalities?.face ?? true, audio: file.modalities?.audio ?? true },
     warmup_ratio: file.warmup_ratio ?? 0.03,
     weight_decay: file.weight_decay ?? 0,
     clip_norm: file.clip_norm ?? 1,

@@ -88,6 +88,8 @@ export interface TrainArgs {
   readonly steps?: number;
   readonly batch?: number;
   readonly backend?: BackendName;
+  /** the feature cache folder (default OUT/cache; runs on the same data and features can share one) */
+  readonly featureCache?: string;
   /** progress lines (default: stderr) */
   readonly log?: (line: string) => void;
 }
@@ -128,8 +130,7 @@ const stripPlaceholder = (text: string, kind: PlaceholderKind): string => text.s
  * (audio-align: `<audio>`; face-align: `<video>`; instruct: both); items that then lack one of
  * them are left out.
  */
-export function stageManifest(m: Manifest, stage: StageName): { manifest: Manifest; dropped: number } {
-  const keep = STAGE_FIELDS[stage];
+export function stageManifest(m: Manifest, stage: StageName, keep: readonly PlaceholderKind[] = STAGE_FIELDS[stage]): { manifest: Manifest; dropped: number } {
   const items: ManifestItem[] = [];
   for (const it of m.items) {
     const conversations = it.entry.conversations.map((turn) => {
@@ -143,6 +144,19 @@ export function stageManifest(m: Manifest, stage: StageName): { manifest: Manife
     items.push({ ...it, entry: { ...it.entry, conversations } });
   }
   return { manifest: { ...m, items }, dropped: m.items.length - items.length };
+}
+
+/** The placeholders a stage trains on, less the modalities the run leaves out (`modalities.audio: false` drops `<audio>`). */
+const stageKinds = (stage: StageName, rc: RunConfig): PlaceholderKind[] => STAGE_FIELDS[stage].filter((k) => k !== 'audio' || rc.modalities.audio);
+
+/** The feature fields a stage reads (`modalities.face: false`: the `<video>` block is the visual stream alone). */
+const stageFields = (stage: StageName, rc: RunConfig): FeatureField[] => stageKinds(stage, rc).flatMap((k) => FIELDS_FOR[k]).filter((f) => f !== 'face_values' || rc.modalities.face);
+
+/** The stages to run: 'all' skips the alignment stage of a modality the run leaves out. */
+function runStages(requested: readonly StageName[], rc: RunConfig, all: boolean): StageName[] {
+  const off = (st: StageName) => (st === 'audio-align' && !rc.modalities.audio) || (st === 'face-align' && !rc.modalities.face);
+  if (!all) for (const st of requested) if (off(st)) throw new UserError(`stage ${st}: the run config leaves ${st === 'audio-align' ? 'audio' : 'the face stream'} out (modalities)`);
+  return requested.filter((st) => !off(st));
 }
 
 function writeJsonAtomic(file: string, value: unknown): void {
@@ -252,9 +266,9 @@ function truncateCsv(file: string, step: number): void {
 export async function runTraining(args: TrainArgs): Promise<TrainResult> {
   const log = args.log ?? ((l: string) => void process.stderr.write(`${l}\n`));
   const presetName = parsePreset(args.preset);
-  const stages = parseStages(args.stage);
   const file = args.config !== undefined ? await readRunConfigFile(args.config) : decodeRunConfig(args.runConfig ?? {});
   const rc = resolveRunConfig(presetName, file, { steps: args.steps, batch: args.batch });
+  const stages = runStages(parseStages(args.stage), rc, args.stage === 'all');
   const full = await readManifest(args.data);
   const out = resolve(args.out);
   mkdirSync(out, { recursive: true });
@@ -274,9 +288,10 @@ export async function runTraining(args: TrainArgs): Promise<TrainResult> {
   const trainItems = full.items.filter((i) => i.entry.split === undefined || i.entry.split === 'train');
   if (trainItems.length === 0) throw new UserError(`${args.data}: no train items (every item has split val or test)`);
   const train: Manifest = { ...full, items: trainItems };
-  log(`features: ${trainItems.length} train items of ${full.items.length} -> ${join(out, 'cache')}`);
+  const cacheDir = args.featureCache !== undefined ? resolve(args.featureCache) : join(out, 'cache');
+  log(`features: ${trainItems.length} train items of ${full.items.length} -> ${cacheDir}`);
   let lastReport = 0;
-  const built = await buildFeatureCache(train, { dir: join(out, 'cache'), features: feat, detector: rc.detect_faces ? undefined : null, backend: args.backend }, (p) => {
+  const built = await buildFeatureCache(train, { dir: cacheDir, features: feat, detector: rc.detect_faces ? undefined : null, backend: args.backend }, (p) => {
     const now = performance.now();
     if (p.done === p.total || now - lastReport > 2000) {
       lastReport = now;
@@ -316,7 +331,7 @@ export async function runTraining(args: TrainArgs): Promise<TrainResult> {
   let stats: Partial<Record<FeatureField, ChannelStats>> | undefined;
   if (rc.encoder_cache) {
     const te = performance.now();
-    const fields = [...new Set(stages.flatMap((st) => STAGE_FIELDS[st].flatMap((k) => FIELDS_FOR[k])))];
+    const fields = [...new Set(stages.flatMap((st) => stageFields(st, rc)))];
     const trainIds = new Set(trainItems.map((it) => it.entry.id));
     const ids = cache.ids().filter((id) => trainIds.has(id));
     let lastEnc = 0;
@@ -354,15 +369,17 @@ export async function runTraining(args: TrainArgs): Promise<TrainResult> {
     }
     if (existsSync(ckpt) && !args.resume) throw new UserError(`${ckpt} exists: pass --resume to continue that run, or choose another --out`);
 
-    const { manifest, dropped } = stageManifest(train, stage);
-    if (manifest.items.length === 0) throw new UserError(`${args.data}: no train item has ${STAGE_FIELDS[stage].map((k) => `<${k}>`).join(' and ')} for stage ${stage}`);
-    if (dropped) log(`${stage}: ${dropped} item(s) without ${STAGE_FIELDS[stage].map((k) => `<${k}>`).join(' and ')} left out`);
+    const kinds = stageKinds(stage, rc);
+    const { manifest, dropped } = stageManifest(train, stage, kinds);
+    if (manifest.items.length === 0) throw new UserError(`${args.data}: no train item has ${kinds.map((k) => `<${k}>`).join(' and ')} for stage ${stage}`);
+    if (dropped) log(`${stage}: ${dropped} item(s) without ${kinds.map((k) => `<${k}>`).join(' and ')} left out`);
     const loader: Loader = createLoader({ manifest, cache, tokenizer, batchSize: rc.batch_size, seed: rc.seed + STAGE_NUMBER[stage], dropLast: true });
     for (const s of loader.dataset.skipped) log(`${stage}: skipped ${s.id} (line ${s.line}): ${s.reason}`);
     const B = rc.batch_size;
     const L = Math.max(...loader.dataset.items.map((it) => it.ids.length));
     const padId = tokenizer.special.pad ?? tokenizer.special.eos ?? 0;
-    const fields = loader.dataset.items[0].fields;
+    const used = stageFields(stage, rc);
+    const fields = loader.dataset.items[0].fields.filter((f) => used.includes(f as FeatureField));
     const batchSpec: Record<string, ReturnType<typeof spec>> = { input_ids: spec([B, L], 'i32'), labels: spec([B, L], 'i32') };
     for (const f of fields) {
       if (encoded) batchSpec[ENCODER_OUTPUT[f as FeatureField]] = spec(encoded.batchShape(f as FeatureField, B));
