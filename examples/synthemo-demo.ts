@@ -41,7 +41,7 @@ export const DEMO_RUN_CONFIG: RunConfigInput = {
   stages: {
     'audio-align': { epochs: 1 },
     'face-align': { epochs: 1 },
-    instruct: { tuning: 'full', epochs: 12, lr: 3e-3 },
+    instruct: { tuning: 'full', epochs: 8, lr: 3e-3 },
   },
 };
 
