@@ -75,8 +75,9 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
       );
   }
   const externalIds = new Set(g.inputs.filter((n) => external(n.attrs.name as string)).map((n) => n.id));
-  // a row_view is its root tensor's buffer at an offset: liveness and slots are the root's
+  // a row_view is its root tensor's buffer at an offset, a reshape alias the whole buffer: liveness and slots are the root's
   const aliasOf = (n: Node): { root: Node; offset: number } => {
+    if (sched.reshapeAliases.has(n.id)) return aliasOf(n.inputs[0]);
     if (n.op !== 'row_view') return { root: n, offset: 0 };
     const inner = aliasOf(n.inputs[0]);
     return { root: inner.root, offset: inner.offset + (n.attrs.start as number) * numel(n.type.shape.slice(1)) * byteSize(n.type.dtype) };

@@ -99,6 +99,22 @@ describe('views', () => {
   });
 });
 
+describe('reshapes of buffers are bound, not copied', () => {
+  it('a materialised reshape read by kernels is its input buffer again: no copy kernel, same results', async () => {
+    const shapes = { a: spec([5, 6]), b: spec([6, 5]), c: spec([5, 3]) };
+    const g = ({ a, b, c }: { a: Tensor; b: Tensor; c: Tensor }) => {
+      const z = a.matmul(b).reshape([5, 5]).transpose().reshape([25]).reshape([5, 5]); // the transpose is a real copy
+      const y = a.matmul(b).reshape([25, 1]).reshape([5, 5]);
+      return { m: y.matmul(c), s: y.sum(1), t: z.matmul(c), r: a.reshape([6, 5]).transpose().matmul(b.reshape([5, 6]).transpose()) };
+    };
+    await checkAgainstReference(g, shapes, { rtol: 1e-5, atol: 1e-5 });
+    const { compile } = await import('../runtime/compile');
+    const { BACKEND } = await import('./helpers/check');
+    const exe = await compile(g, shapes, { backend: BACKEND });
+    expect(exe.plan!.kernels.filter((k) => k.label.startsWith('reshape')).map((k) => k.label)).toHaveLength(1);
+  });
+});
+
 describe('long reductions run in two passes', () => {
   it('sum, max and min of a million elements, and over non-trailing axes', async () => {
     await checkAgainstReference(({ x }: { x: Tensor }) => ({ s: x.sum(), m: x.max(), n: x.min([0, 2]), mean: x.mean([0, 2], true) }), { x: spec([257, 2, 2001]) }, { rtol: 1e-4, atol: 1e-3 });

@@ -15,6 +15,8 @@ export interface Schedule {
   /** the kernels to emit, in execution order: same-shape elementwise siblings share one */
   readonly groups: readonly (readonly Node[])[];
   readonly nodes: readonly Node[];
+  /** materialised reshapes of materialised tensors: the same bytes, bound again (no copy kernel) */
+  readonly reshapeAliases: ReadonlySet<number>;
 }
 
 const MAX_SIBLINGS = 8;
@@ -26,14 +28,17 @@ const MAX_SIBLINGS = 8;
  * A group is emitted where its last member was; a kernel that reads a member closes the group,
  * so nothing between its members depends on them.
  */
-export function groupSiblings(kernels: readonly Node[], mat: ReadonlySet<number>, maxBindings: number, all: readonly Node[] = kernels): Node[][] {
+export function groupSiblings(kernels: readonly Node[], mat: ReadonlySet<number>, maxBindings: number, all: readonly Node[] = kernels, aliases: ReadonlySet<number> = new Set()): Node[][] {
   const byId = new Map(all.map((n) => [n.id, n]));
+  // a reshape alias reads its root's buffer: a kernel reading it reads the root's kernel
+  const rootOf = (n: Node): Node => (aliases.has(n.id) ? rootOf(n.inputs[0]) : n);
   interface Group { members: Node[]; ids: Set<number>; reads: Set<number>; closed: boolean; key: string }
   const order: Group[] = [];
   const open: Group[] = [];
   for (const n of kernels) {
-    const reads = new Set([...leafBuffers(n, mat)].map((l) => l.id));
-    for (const g of open) if (!g.closed && [...reads].some((id) => g.ids.has(id))) g.closed = true;
+    const leaves = [...leafBuffers(n, mat)];
+    const reads = new Set(leaves.map((l) => l.id));
+    for (const g of open) if (!g.closed && leaves.some((l) => g.ids.has(rootOf(l).id))) g.closed = true;
     const key = kindOf(n) === 'fusable' ? n.type.shape.join(',') : '';
     // join the open group that shares the most input data with it, if that is substantial:
     // unrelated kernels gain little from sharing a dispatch and would crowd out related ones
@@ -115,9 +120,12 @@ export function schedule(g: Graph, maxInputs = 7, forced: ReadonlySet<number> = 
       return schedule(g, maxInputs, more);
     }
   }
-  // sources and aliases (buffer ranges of a source) need no kernel
-  const kernels = nodes.filter((n) => mat.has(n.id) && kindOf(n) !== 'source' && kindOf(n) !== 'alias' && numel(n.type.shape) > 0);
-  return { materialised: mat, kernels, groups: groupSiblings(kernels, mat, maxInputs + 1, nodes), nodes };
+  // a reshape of a buffer holds the same bytes in the same order: a kernel that reads it binds the
+  // buffer itself (a copy kernel cost 27 ms per attention-score reshape of a tiny training step)
+  const reshapeAliases = new Set(nodes.filter((n) => n.op === 'reshape' && mat.has(n.id) && mat.has(n.inputs[0].id) && !outputIds.has(n.id)).map((n) => n.id));
+  // sources and aliases (buffer ranges of a source, reshapes of a buffer) need no kernel
+  const kernels = nodes.filter((n) => mat.has(n.id) && kindOf(n) !== 'source' && kindOf(n) !== 'alias' && !reshapeAliases.has(n.id) && numel(n.type.shape) > 0);
+  return { materialised: mat, kernels, groups: groupSiblings(kernels, mat, maxInputs + 1, nodes, reshapeAliases), nodes, reshapeAliases };
 }
 
 /** The materialised nodes a kernel computing `root` reads. */
