@@ -9,5 +9,6 @@ import { convRows } from './conv';
 import { matmulRows } from './matmul';
 import { mlpRows } from './mlp';
 import { normRows } from './norms';
+import { presetRows } from './preset';
 
-export const allRows = (): Row[] => [...compileRows(), ...matmulRows(), ...normRows(), ...attentionRows(), ...convRows(), ...mlpRows()];
+export const allRows = (): Row[] => [...compileRows(), ...matmulRows(), ...normRows(), ...attentionRows(), ...convRows(), ...mlpRows(), ...presetRows()];
