@@ -31,6 +31,9 @@ export interface CompileOptions {
   /** split tensors as if one storage binding held at most this many bytes (below the adapter's
    * own limit; tests use it to split small tensors) */
   readonly maxBindingBytes?: number;
+  /** external inputs whose contents never change while the same device tensor is passed
+   * (inference weights): their repacking into kernel layouts runs once, not on every call */
+  readonly constant?: (name: string) => boolean;
 }
 
 const cache = new Map<string, Promise<Executable>>();
@@ -41,17 +44,18 @@ const CACHE_LIMIT = 256;
 export async function compile(fn: (args: any) => unknown, specs: SpecTree, options: CompileOptions = {}): Promise<Executable> {
   const traced = trace(fn, specs, options.dims);
   const graph = options.optimize === false ? traced.graph : optimize(traced.graph);
-  return compileTraced(graph, traced.inputs, options.backend ?? defaultBackend(), options.external, options.portable, options.maxBindingBytes);
+  return compileTraced(graph, traced.inputs, options.backend ?? defaultBackend(), options.external, options.portable, options.maxBindingBytes, options.constant);
 }
 
-export function compileTraced(graph: Graph, inputs: Executable['inputs'], backend: BackendName, external?: (name: string) => boolean, portable = false, maxBindingBytes?: number): Promise<Executable> {
+export function compileTraced(graph: Graph, inputs: Executable['inputs'], backend: BackendName, external?: (name: string) => boolean, portable = false, maxBindingBytes?: number, constant?: (name: string) => boolean): Promise<Executable> {
   if (backend === 'cpu') return Promise.resolve(referenceExecutable(graph, inputs));
   const ext = external ? inputs.filter((i) => external(i.name)).map((i) => i.name) : [];
-  const key = `${backend}${portable ? ' portable' : ''} ${maxBindingBytes ?? ''}\n${ext.join(',')}\n${graphKey(graph)}`;
+  const fixed = constant ? ext.filter((n) => constant(n)) : [];
+  const key = `${backend}${portable ? ' portable' : ''} ${maxBindingBytes ?? ''}\n${ext.join(',')}\n${fixed.join(',')}\n${graphKey(graph)}`;
   let hit = cache.get(key);
   if (!hit) {
     if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
-    hit = getGpu(backend as GpuBackendName).then((gpu) => compileGraph(gpu, graph, inputs, { external, portable, maxBindingBytes }));
+    hit = getGpu(backend as GpuBackendName).then((gpu) => compileGraph(gpu, graph, inputs, { external, portable, maxBindingBytes, constant }));
     hit.catch(() => cache.delete(key));
     cache.set(key, hit);
   }

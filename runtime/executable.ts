@@ -48,6 +48,8 @@ export interface GraphOptions {
   readonly portable?: boolean;
   /** a binding limit below the adapter's (see CompileOptions) */
   readonly maxBindingBytes?: number;
+  /** external inputs that never change while the same buffer is passed (see CompileOptions) */
+  readonly constant?: (name: string) => boolean;
 }
 
 const pipelineCaches = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
@@ -66,6 +68,7 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
       },
       g,
       gopts.external,
+      gopts.constant,
     );
   } catch (e) {
     throw e instanceof PlanError ? new DeviceError(e.message) : e;

@@ -41,7 +41,14 @@ export interface ExecutablePlan {
   readonly outputs: readonly PlanTensor[];
   readonly slots: readonly number[];
   readonly constants: readonly { readonly slot: number; readonly shape: readonly number[]; readonly dtype: DType; readonly values: readonly number[] }[];
-  readonly kernels: readonly { readonly label: string; readonly wgsl: string; readonly groups: number; readonly bindings: readonly PlanBinding[] }[];
+  readonly kernels: readonly {
+    readonly label: string;
+    readonly wgsl: string;
+    readonly groups: number;
+    readonly bindings: readonly PlanBinding[];
+    /** reads only constant inputs and writes only textures (a weight packed into its matmul's layout): runs again only when those inputs are other buffers */
+    readonly constant?: boolean;
+  }[];
   readonly stats: { readonly kernels: number; readonly distinctShaders: number; readonly plannedBytes: number; readonly naiveBytes: number };
 }
 
@@ -61,7 +68,12 @@ export class PlanError extends Error {
 const align4 = (n: number) => Math.max(4, Math.ceil(n / 4) * 4);
 export const bytesOf = (n: Node) => align4(numel(n.type.shape) * byteSize(n.type.dtype));
 
-export function makePlan(target: PlanTarget, traced: Graph, external: (name: string) => boolean = () => false): ExecutablePlan {
+/**
+ * `external`: inputs always given as device tensors (no buffer of their own). `constant`: external
+ * inputs whose contents never change while the same device tensor is passed (inference weights):
+ * kernels that only repack them run once per set of buffers.
+ */
+export function makePlan(target: PlanTarget, traced: Graph, external: (name: string) => boolean = () => false, constant: (name: string) => boolean = () => false): ExecutablePlan {
   // weights larger than one binding are read in row blocks (bound at offsets into their buffer)
   const g = splitOversized(traced, { maxBindingBytes: target.maxStorageBufferBindingSize, offsetAlignment: target.minStorageBufferOffsetAlignment });
   const maxInputs = Math.max(1, Math.min(15, target.maxStorageBuffersPerShaderStage - 1));
@@ -91,6 +103,10 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
   const rooted = kernels.map((k) => ({ ...k, reads: [...new Set(k.reads.map((r) => aliasOf(r).root))] }));
   const plan = planBuffers(rooted, g.inputs, g.outputs.map(([, n]) => n), bytesOf, externalIds);
   const slot = (n: Node) => plan.slotOf.get(n.id) ?? -1;
+  const isConstant = (k: (typeof kernels)[number]) =>
+    k.bindings.some((b) => b.kind === 'texture' && b.access === 'write') &&
+    k.bindings.every((b) => b.kind !== 'out') &&
+    k.bindings.every((b) => b.kind !== 'in' || (externalIds.has(aliasOf(b.node).root.id) && constant(inputName.get(aliasOf(b.node).root.id)!)));
   const inputName = new Map(g.inputs.map((n) => [n.id, n.attrs.name as string]));
   const bufferBinding = (kind: 'out' | 'in', n: Node): PlanBinding => {
     const { root, offset } = aliasOf(n);
@@ -107,6 +123,7 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
       label: k.label,
       wgsl: k.wgsl,
       groups: k.groups,
+      ...(isConstant(k) ? { constant: true } : {}),
       bindings: k.bindings.map((b): PlanBinding => {
         switch (b.kind) {
           case 'out':

@@ -194,7 +194,8 @@ function cacheShape(d: Qwen2Dims, B: number, M: number): number[] {
 function getExe(s: Session, key: string, fn: (a: any) => unknown, specs: SpecTree): Promise<Executable> {
   let e = s.exes.get(key);
   if (!e) {
-    e = compile(fn, specs, { backend: s.backend, external });
+    // the weights are uploaded once per session and never written: their repacking runs once
+    e = compile(fn, specs, { backend: s.backend, external, constant: (n) => n.startsWith('params.') });
     e.catch(() => s.exes.delete(key));
     s.exes.set(key, e);
   }

@@ -223,7 +223,7 @@ export async function spliceEmbeddings(ck: OmniCheckpoint, ids: readonly number[
   const key = `${+m.visual}${+m.face}${+m.audio} ${L}`;
   let exeP = s.exes.get(key);
   if (!exeP) {
-    exeP = compile(fn, specs, { backend: ck.backend, external: (n) => n.startsWith('params.') });
+    exeP = compile(fn, specs, { backend: ck.backend, external: (n) => n.startsWith('params.'), constant: (n) => n.startsWith('params.') });
     exeP.catch(() => s.exes.delete(key));
     s.exes.set(key, exeP);
   }
