@@ -10,5 +10,6 @@ import { matmulRows } from './matmul';
 import { mlpRows } from './mlp';
 import { normRows } from './norms';
 import { presetRows } from './preset';
+import { omniRows } from './omni';
 
-export const allRows = (): Row[] => [...compileRows(), ...matmulRows(), ...normRows(), ...attentionRows(), ...convRows(), ...mlpRows(), ...presetRows()];
+export const allRows = (): Row[] => [...compileRows(), ...matmulRows(), ...normRows(), ...attentionRows(), ...convRows(), ...mlpRows(), ...omniRows(), ...presetRows()];
