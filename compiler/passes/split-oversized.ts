@@ -11,6 +11,8 @@
  *   matmul(x, W)      W [K, N] in row blocks W_i   -> sum_i matmul(x[:, K_i], W_i)
  *   matmul(W, y)      (W the left operand)         -> the same two rules, transposed
  *   gather(W, ids)    on axis 0                    -> each block's gather where the id falls in it
+ *   matmul(x, W^T)    x in column blocks (an activation computed from a split weight, as in an
+ *                     MLP's up and down projections)  -> per W block, the sum over x's blocks
  *
  * A computed tensor that large is never made whole: it is computed in blocks along an axis its
  * op is parallel in (a batch or head axis of a matmul, any axis of an elementwise op, an axis a
@@ -143,7 +145,7 @@ function gatherRule(n: Node, inputs: readonly Node[], split: ReadonlyMap<number,
 
 const ELEMENTWISE = new Set([...UNARY_OPS, ...BINARY_OPS, 'where', 'cast', 'stop_gradient']);
 
-/** Whether n computes each block along `axis` from the same block of its inputs (and which inputs are blocked). */
+/** Whether n computes each block along `axis` from the same block of its inputs (blockedInputs says which inputs are cut). */
 function parallelAlong(n: Node, axis: number): boolean {
   const r = n.type.shape.length;
   if (axis >= r) return false;
