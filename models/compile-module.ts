@@ -9,10 +9,9 @@ import type { SpecTree } from '../compiler/trace';
 import { optimize } from '../compiler/passes';
 import { paramEntries, paramSpecs } from '../dsl/params';
 import type { Tensor } from '../dsl/tensor';
-import { makePlan } from '../runtime/plan';
+import { makePlan, planTargetOf } from '../runtime/plan';
 import { getGpu } from '../runtime/gpu';
 import type { GpuBackendName } from '../runtime/gpu';
-import { PORTABLE_DEVICE } from '../compiler/primitive';
 import { openSafetensors } from '../runtime/safetensors';
 import { writeInferenceModule } from '../compiler/emit-module/generate';
 import { RunError, findArchitecture } from './run';
@@ -47,10 +46,7 @@ export async function compileModule(req: CompileRequest): Promise<string[]> {
   const forward = ({ params, inputs }: { params: any; inputs: Record<string, Tensor> }) => arch.forward(config, params, inputs);
   const graph = optimize(trace(forward, { params: paramSpecs(tree), inputs: inputSpecs }).graph);
   const gpu = await getGpu(req.backend);
-  const plan = makePlan(
-    { features: gpu.features, traits: req.portable ? PORTABLE_DEVICE : gpu.traits, maxStorageBuffersPerShaderStage: gpu.limits.maxStorageBuffersPerShaderStage, maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize, minStorageBufferOffsetAlignment: gpu.limits.minStorageBufferOffsetAlignment ?? 256 },
-    graph,
-  );
+  const plan = makePlan(planTargetOf(gpu, { portable: req.portable }), graph);
   const prefixes = ['', ...(arch.weights.prefixes ?? [])];
   return writeInferenceModule(req.out, {
     arch: arch.name,

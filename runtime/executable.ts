@@ -12,9 +12,8 @@ import { InputError, checkInput, flattenInputs, fromDeviceBytes, toDeviceBytes }
 import type { DeviceTensor } from './device-tensor';
 import { checkDeviceInput, gpuTensor, isDeviceTensor } from './device-tensor';
 import type { ExecutablePlan } from './plan';
-import { PlanError, makePlan } from './plan';
+import { PlanError, makePlan, planTargetOf } from './plan';
 import { instantiate } from './instantiate';
-import { PORTABLE_DEVICE } from '../compiler/primitive';
 
 export { bytesOf } from './plan';
 
@@ -58,18 +57,7 @@ export async function compileGraph(gpu: Gpu, g: Graph, inputs: Executable['input
   const device = gpu.device;
   let plan: ExecutablePlan;
   try {
-    plan = makePlan(
-      {
-        features: gpu.features,
-        traits: gopts.portable ? PORTABLE_DEVICE : gpu.traits,
-        maxStorageBuffersPerShaderStage: gpu.limits.maxStorageBuffersPerShaderStage ?? 8,
-        maxStorageBufferBindingSize: Math.min(gpu.limits.maxStorageBufferBindingSize, gopts.maxBindingBytes ?? Infinity),
-        minStorageBufferOffsetAlignment: gpu.limits.minStorageBufferOffsetAlignment ?? 256,
-      },
-      g,
-      gopts.external,
-      gopts.constant,
-    );
+    plan = makePlan(planTargetOf(gpu, gopts), g, gopts.external, gopts.constant);
   } catch (e) {
     throw e instanceof PlanError ? new DeviceError(e.message) : e;
   }

@@ -9,6 +9,8 @@ import { byteSize } from '../compiler/dtype';
 import { schedule } from '../compiler/codegen/schedule';
 import { emitGroup } from '../compiler/codegen/emit';
 import type { DeviceTraits } from '../compiler/primitive';
+import { PORTABLE_DEVICE } from '../compiler/primitive';
+import type { Gpu } from './gpu';
 import { planBuffers } from './memory';
 import { splitOversized } from '../compiler/passes/split-oversized';
 
@@ -61,6 +63,18 @@ export interface PlanTarget {
   readonly minStorageBufferOffsetAlignment: number;
 }
 
+/** What a plan is made for, read from a device (`portable`: the kernels for any adapter; `maxBindingBytes`: a binding limit below the adapter's). */
+export function planTargetOf(gpu: Gpu, opts: { portable?: boolean; maxBindingBytes?: number } = {}): PlanTarget {
+  const l = gpu.limits;
+  return {
+    features: gpu.features,
+    traits: opts.portable ? PORTABLE_DEVICE : gpu.traits,
+    maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage ?? 8,
+    maxStorageBufferBindingSize: Math.min(l.maxStorageBufferBindingSize, opts.maxBindingBytes ?? Infinity),
+    minStorageBufferOffsetAlignment: l.minStorageBufferOffsetAlignment ?? 256,
+  };
+}
+
 export class PlanError extends Error {
   override name = 'PlanError';
 }
@@ -106,7 +120,11 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
   const isConstant = (k: (typeof kernels)[number]) =>
     k.bindings.some((b) => b.kind === 'texture' && b.access === 'write') &&
     k.bindings.every((b) => b.kind !== 'out') &&
-    k.bindings.every((b) => b.kind !== 'in' || (externalIds.has(aliasOf(b.node).root.id) && constant(inputName.get(aliasOf(b.node).root.id)!)));
+    k.bindings.every((b) => {
+      if (b.kind !== 'in') return true;
+      const { root } = aliasOf(b.node);
+      return externalIds.has(root.id) && constant(inputName.get(root.id)!);
+    });
   const inputName = new Map(g.inputs.map((n) => [n.id, n.attrs.name as string]));
   const bufferBinding = (kind: 'out' | 'in', n: Node): PlanBinding => {
     const { root, offset } = aliasOf(n);

@@ -6,15 +6,11 @@
  */
 import { compilePreset } from '../../models/omni/compile-preset';
 import { getGpu } from '../../runtime/gpu';
+import { planTargetOf } from '../../runtime/plan';
 import type { Case, Row } from '../types';
 
 async function ours(): Promise<Case> {
-  const gpu = await getGpu();
-  const l = gpu.limits;
-  const target = {
-    features: gpu.features, traits: gpu.traits, maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-    maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, minStorageBufferOffsetAlignment: l.minStorageBufferOffsetAlignment,
-  };
+  const target = planTargetOf(await getGpu());
   let kernels = 0;
   return {
     async run() {

@@ -36,12 +36,8 @@ export function registerModel(program: Command, setExit: SetExit): void {
         if (o.fusion) throw new UserError('--compile plans the preset as it is: leave out --fusion');
         const { compilePreset } = await import('../../models/omni/compile-preset');
         const { getGpu } = await import('../../runtime/gpu');
-        const gpu = await getGpu();
-        const l = gpu.limits;
-        result.compiled = compilePreset(name, {
-          features: gpu.features, traits: gpu.traits, maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-          maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, minStorageBufferOffsetAlignment: l.minStorageBufferOffsetAlignment,
-        });
+        const { planTargetOf } = await import('../../runtime/plan');
+        result.compiled = compilePreset(name, planTargetOf(await getGpu()));
       }
       if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
       else {
