@@ -211,10 +211,6 @@ function granule(n: Node, axis: number, users: ReadonlyMap<number, Node[]>, dept
   return g;
 }
 
-function rebuild(n: Node, inputs: readonly Node[]): Tensor {
-  return wrap(apply(n.op, inputs, n.attrs));
-}
-
 const sameBlocks = (a: Split, b: Split) => a.axis === b.axis && a.blocks.length === b.blocks.length && a.blocks.every((x, i) => x.start === b.blocks[i].start && x.count === b.blocks[i].count);
 
 /** Blocks along the first axis n is parallel in whose single index (times its granule) fits a binding. */
@@ -298,7 +294,7 @@ export function splitOversized(g: Graph, limits: SplitLimits): Graph {
     const cut = blockedInputs(n, axis);
     if (n.inputs.some((x, k) => split.has(x.id) && !cut[k])) return kept();
     const parts = blocks.map((b, i) =>
-      rebuild(n, n.inputs.map((x, k) => (!cut[k] ? inputs[k] : split.get(x.id)?.parts[i].node ?? restrict(inputs[k], axis, b)))),
+      wrap(apply(n.op, n.inputs.map((x, k) => (!cut[k] ? inputs[k] : split.get(x.id)?.parts[i].node ?? restrict(inputs[k], axis, b))), n.attrs)),
     );
     split.set(n.id, { weight: given.length > 0 && given.every((x) => x.weight) && ELEMENTWISE.has(n.op), axis, blocks, parts });
     // the whole, for readers without a blockwise rule (unreachable, hence dropped, when there are none)
