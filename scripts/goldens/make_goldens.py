@@ -745,6 +745,18 @@ def state_dict_np(model, prefix=""):
     return out
 
 
+def write_case(arch, case, cfg, model, prefix):
+    """A case's folder with its config.json and weights.safetensors (Hugging Face names)."""
+    d = os.path.join(OUT, arch, case)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    weights = state_dict_np(model, prefix)
+    write_safetensors(os.path.join(d, "weights.safetensors"), weights, {"format": "pt"})
+    return d, weights
+
+
 def f32(t):
     return t.detach().to(torch.float32).cpu().numpy()
 
@@ -801,13 +813,7 @@ def run_case(arch, case, cfg, model, prefix, input_name, inp, output_name, notes
                    "max_rel_err": worst, "tolerance": 1e-6})
     assert worst < 1e-6, (arch, case, worst)
 
-    d = os.path.join(OUT, arch, case)
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
-        f.write("\n")
-    weights = state_dict_np(model, prefix)
-    write_safetensors(os.path.join(d, "weights.safetensors"), weights, {"format": "pt"})
+    d, weights = write_case(arch, case, cfg, model, prefix)
     inputs = OrderedDict()
     inputs[input_name] = inp.detach().to(torch.float32).numpy() if float_input else inp.detach().to(torch.int32).numpy()
     inputs["cotangent"] = f32(cot)
@@ -1099,13 +1105,7 @@ def run_omni_case(case, cfg, model, prefix, ids, labels, px, faces, feats, notes
                    "max_rel_err": worst, "tolerance": 1e-6})
     assert worst < 1e-6, (arch, case, worst)
 
-    d = os.path.join(OUT, arch, case)
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
-        f.write("\n")
-    weights = state_dict_np(model, prefix)
-    write_safetensors(os.path.join(d, "weights.safetensors"), weights, {"format": "pt"})
+    d, weights = write_case(arch, case, cfg, model, prefix)
     inputs = OrderedDict([("input_ids", ids.detach().to(torch.int32).numpy())])
     for name, t in zip(float_names, (px, faces, feats)):
         inputs[name] = t.detach().to(torch.float32).numpy()
