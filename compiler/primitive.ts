@@ -70,11 +70,16 @@ export type RawBinding =
   | { readonly kind: 'uniform'; readonly data: Uint32Array };
 
 /** A complete shader with its own bindings (used where the standard frame does not fit). */
+/** Workgroups to dispatch: a count (the runtime folds it into x and y) or an explicit 3-D grid. */
+export type Grid = number | readonly [number, number, number];
+
+/** The number of workgroups in a grid. */
+export const gridSize = (g: Grid): number => (typeof g === 'number' ? g : g[0] * g[1] * g[2]);
+
 export interface RawKernel {
   readonly wgsl: string;
   readonly bindings: readonly RawBinding[];
-  /** workgroups to dispatch */
-  readonly groups: number;
+  readonly groups: Grid;
   readonly label: string;
 }
 

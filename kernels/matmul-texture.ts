@@ -16,27 +16,32 @@ const LANE_N = 8;
 const storage = (d: DType) => (d === 'f16' ? 'f16' : 'f32');
 const enableF16 = (...ds: DType[]) => (ds.includes('f16') ? 'enable f16;\n' : '');
 
-function packShader(src: DType): string {
-  return `${enableF16(src)}struct P { rows: u32, k: u32, rowsPad: u32, kq: u32, sR: u32, sK: u32, sB: u32, texels: u32 }
+/**
+ * One texel (four K values of one row) per invocation, on a 3-D grid (texel column, row, batch)
+ * so that no invocation divides by a shape: a division by a uniform is scalarised lane by lane on
+ * llvmpipe (it made packing 1024x1024 cost 4 ms). `rowsAcross`: neighbouring lanes take
+ * neighbouring rows (the operand is stored with rows contiguous) rather than neighbouring texels.
+ */
+function packShader(src: DType, rowsAcross: boolean): string {
+  const [kqAt, rAt] = rowsAcross ? ['gid.y', 'gid.x'] : ['gid.x', 'gid.y'];
+  return `${enableF16(src)}struct P { rows: u32, k: u32, rowsPad: u32, kq: u32, sR: u32, sK: u32, sB: u32, _pad: u32 }
 @group(0) @binding(0) var<storage, read> src: array<${storage(src)}>;
 @group(0) @binding(1) var dst: texture_storage_2d<rgba32float, write>;
 @group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = gid.x + gid.y * nwg.x * 64u;
-  if (t >= p.texels) { return; }
-  let kq = t % p.kq;
-  let row = t / p.kq;
-  let bat = row / p.rowsPad;
-  let r = row % p.rowsPad;
+@compute @workgroup_size(8, 8)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let kq = ${kqAt};
+  let r = ${rAt};
+  if (kq >= p.kq || r >= p.rowsPad) { return; }
   var v = vec4<f32>(0.0);
   if (r < p.rows) {
+    let base = gid.z * p.sB + r * p.sR;
     for (var i = 0u; i < 4u; i++) {
       let k = kq * 4u + i;
-      if (k < p.k) { v[i] = f32(src[bat * p.sB + r * p.sR + k * p.sK]); }
+      if (k < p.k) { v[i] = f32(src[base + k * p.sK]); }
     }
   }
-  textureStore(dst, vec2<i32>(i32(kq), i32(row)), v);
+  textureStore(dst, vec2<i32>(i32(kq), i32(gid.z * p.rowsPad + r)), v);
 }`;
 }
 
@@ -113,11 +118,12 @@ export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DTy
   const aStr = s.ta ? [1, m, m * k] : [k, 1, m * k];
   const bStr = s.tb ? [k, 1, n * k] : [1, n, n * k];
   const pack = (input: number, key: string, rows: number, rowsPad: number, str: number[], dt: DType): RawKernel => {
-    const texels = batches * rowsPad * kq;
+    const rowsAcross = str[0] === 1;
+    const [gx, gy] = rowsAcross ? [rowsPad, kq] : [kq, rowsPad];
     return {
-      wgsl: packShader(dt),
-      bindings: [{ kind: 'in', input }, { kind: 'texture', key, access: 'write', width: kq, height: batches * rowsPad }, { kind: 'uniform', data: Uint32Array.from([rows, k, rowsPad, kq, str[0], str[1], str[2], texels]) }],
-      groups: Math.ceil(texels / 64),
+      wgsl: packShader(dt, rowsAcross),
+      bindings: [{ kind: 'in', input }, { kind: 'texture', key, access: 'write', width: kq, height: batches * rowsPad }, { kind: 'uniform', data: Uint32Array.from([rows, k, rowsPad, kq, str[0], str[1], str[2], 0]) }],
+      groups: [Math.ceil(gx / 8), Math.ceil(gy / 8), batches],
       label: `pack${key}`,
     };
   };

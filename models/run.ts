@@ -108,7 +108,7 @@ export async function runArchitecture(req: RunRequest): Promise<Record<string, H
   const print = req.print ?? ((t: string) => void process.stdout.write(`${t}\n`));
   if (req.dump === 'ir') print(printGraph(optimize(trace(fn, specs).graph)));
   const exe = await compile(fn, specs, { backend: req.backend });
-  if (req.dump === 'wgsl') for (const k of exe.kernels) print(`// ---- ${k.label} (${k.groups} workgroups)\n${k.wgsl}\n`);
+  if (req.dump === 'wgsl') for (const k of exe.kernels) print(`// ---- ${k.label} (${typeof k.groups === 'number' ? k.groups : k.groups.join('x')} workgroups)\n${k.wgsl}\n`);
   const res = await exe.run({ params: weights, inputs: values, ...(cotangent ? { cotangent } : {}) });
   const result: Record<string, HostTensor> = {};
   if (!req.grad) result[arch.output] = res[''];

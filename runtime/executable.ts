@@ -4,6 +4,7 @@
  * directly, records every dispatch into one command encoder and reads back only what is asked.
  */
 import type { DType, Graph } from '../compiler/ir';
+import type { Grid } from '../compiler/primitive';
 import { numel } from '../compiler/ir';
 import type { Gpu } from './gpu';
 import { DeviceError } from './gpu';
@@ -34,7 +35,7 @@ export interface Executable {
   /** a device tensor on this executable's backend (for state passed to run) */
   deviceTensor(shape: readonly number[], dtype: DType, data?: ArrayLike<number> | HostTensor): DeviceTensor;
   /** the generated kernels, for --dump wgsl */
-  readonly kernels: readonly { readonly label: string; readonly wgsl: string; readonly groups: number }[];
+  readonly kernels: readonly { readonly label: string; readonly wgsl: string; readonly groups: Grid }[];
   readonly plan?: ExecutablePlan;
   readonly stats: { kernels: number; distinctShaders: number; plannedBytes: number; naiveBytes: number };
   dispose(): void;

@@ -103,14 +103,14 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
         uniforms.push(u);
         return { buffer: u };
       }
-      // graph inputs are resolved per call: a buffer given at run time replaces the slot
-      return b.input === undefined ? { buffer: buffers[b.slot], offset: b.offset ?? 0, size: b.bytes } : undefined;
+      // graph inputs, and outputs written into a caller's buffer, are resolved per call
+      return b.input === undefined && b.output === undefined ? { buffer: buffers[b.slot], offset: b.offset ?? 0, size: b.bytes } : undefined;
     }),
   );
   // inputs bound from outside are part of the bind groups: cache them per set of buffers
   const bindGroupCache = new Map<string, GPUBindGroup[]>();
-  const bindGroups = (external: ReadonlyMap<string, GPUBuffer>) => {
-    const key = [...external].map(([n, b]) => `${n}:${bufferId(b)}`).join(',');
+  const bindGroups = (external: ReadonlyMap<string, GPUBuffer>, direct: ReadonlyMap<string, GPUBuffer>) => {
+    const key = [...external].map(([n, b]) => `${n}:${bufferId(b)}`).join(',') + '|' + [...direct].map(([n, b]) => `${n}:${bufferId(b)}`).join(',');
     let bg = bindGroupCache.get(key);
     if (!bg) {
       if (bindGroupCache.size > 8) bindGroupCache.delete(bindGroupCache.keys().next().value!);
@@ -118,7 +118,8 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
         device.createBindGroup({
           layout: pipelines[i].getBindGroupLayout(0),
           entries: k.bindings.map((b, j) => {
-            const r = resources[i][j] ?? (b.kind === 'in' || b.kind === 'out' ? { buffer: external.get(b.input!) ?? buffers[b.slot], offset: b.offset ?? 0, size: b.bytes } : undefined);
+            const given = b.kind === 'in' || b.kind === 'out' ? (b.input !== undefined ? external.get(b.input) : b.output !== undefined ? direct.get(b.output) : undefined) : undefined;
+            const r = resources[i][j] ?? (b.kind === 'in' || b.kind === 'out' ? { buffer: given ?? buffers[b.slot], offset: b.offset ?? 0, size: b.bytes } : undefined);
             if (!r || ('buffer' in r && !r.buffer)) throw new Error(`kernel ${k.label}: no buffer bound for input '${(b as { input?: string }).input}'`);
             return { binding: j, resource: r };
           }),
@@ -129,16 +130,19 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
     return bg;
   };
   const maxPerDim = device.limits.maxComputeWorkgroupsPerDimension;
-  const grids = plan.kernels.map((k) => {
+  const grids = plan.kernels.map((k): readonly [number, number, number] => {
+    if (typeof k.groups !== 'number') return k.groups;
     const x = Math.min(k.groups, maxPerDim);
-    return [x, Math.ceil(k.groups / Math.max(1, x))] as const;
+    return [x, Math.ceil(k.groups / Math.max(1, x)), 1];
   });
+  const empty = grids.map(([x, y, z]) => x * y * z === 0);
   const first = takeError();
   if (first) throw first;
   // kernels that repack constant inputs (weights into their matmul's texture layout) run again
   // only when those inputs are bound to other buffers than in the last run
   const constantNames = [...new Set(plan.kernels.filter((k) => k.constant).flatMap((k) => k.bindings.flatMap((b) => (b.kind === 'in' && b.input !== undefined ? [b.input] : []))))];
   let packedFor: string | undefined;
+  const directOutputs = new Set(plan.kernels.flatMap((k) => k.bindings.flatMap((b) => ((b.kind === 'in' || b.kind === 'out') && b.output !== undefined ? [b.output] : []))));
 
   return {
     async run(inputs, read, into) {
@@ -150,18 +154,21 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
           if (inp.slot >= 0) device.queue.writeBuffer(buffers[inp.slot], 0, padTo4(v));
         } else external.set(inp.name, v);
       }
-      const groups = bindGroups(external);
-      const bufferOf = (t: ExecutablePlan['outputs'][number]) => (t.input !== undefined && external.has(t.input) ? external.get(t.input)! : buffers[t.slot]);
+      // an output written into a buffer that is not also read in this run is computed there directly
+      const inputBuffers = new Set(external.values());
+      const direct = new Map([...into].filter(([name, target]) => directOutputs.has(name) && !inputBuffers.has(target)));
+      const groups = bindGroups(external, direct);
+      const bufferOf = (t: ExecutablePlan['outputs'][number]) => direct.get(t.name) ?? (t.input !== undefined && external.has(t.input) ? external.get(t.input)! : buffers[t.slot]);
       const constKey = constantNames.map((n) => (external.has(n) ? bufferId(external.get(n)!) : -1)).join(',');
       const packed = constantNames.length > 0 && constKey === packedFor;
       const encoder = device.createCommandEncoder();
       if (plan.kernels.length) {
         const pass = encoder.beginComputePass();
         plan.kernels.forEach((k, i) => {
-          if (k.groups === 0 || (packed && k.constant)) return;
+          if (empty[i] || (packed && k.constant)) return;
           pass.setPipeline(pipelines[i]);
           pass.setBindGroup(0, groups[i]);
-          pass.dispatchWorkgroups(grids[i][0], grids[i][1]);
+          pass.dispatchWorkgroups(...grids[i]);
         });
         pass.end();
       }
@@ -200,7 +207,7 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
           if (inp.slot >= 0) device.queue.writeBuffer(buffers[inp.slot], 0, padTo4(v));
         } else if (v) external.set(inp.name, v);
       }
-      const groups = bindGroups(external);
+      const groups = bindGroups(external, new Map());
       const n = plan.kernels.length;
       const querySet = device.createQuerySet({ type: 'timestamp', count: Math.max(2, 2 * n) });
       const resolve = createTrackedBuffer(device, { size: Math.max(16, 16 * n), usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
@@ -208,10 +215,10 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
       const encoder = device.createCommandEncoder();
       plan.kernels.forEach((k, i) => {
         const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
-        if (k.groups > 0) {
+        if (!empty[i]) {
           pass.setPipeline(pipelines[i]);
           pass.setBindGroup(0, groups[i]);
-          pass.dispatchWorkgroups(grids[i][0], grids[i][1]);
+          pass.dispatchWorkgroups(...grids[i]);
         }
         pass.end();
       });

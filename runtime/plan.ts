@@ -8,7 +8,7 @@ import { numel } from '../compiler/ir';
 import { byteSize } from '../compiler/dtype';
 import { schedule } from '../compiler/codegen/schedule';
 import { emitGroup } from '../compiler/codegen/emit';
-import type { DeviceTraits } from '../compiler/primitive';
+import type { DeviceTraits, Grid } from '../compiler/primitive';
 import { PORTABLE_DEVICE } from '../compiler/primitive';
 import type { Gpu } from './gpu';
 import { planBuffers } from './memory';
@@ -23,6 +23,8 @@ export type PlanBinding =
       readonly input?: string;
       /** bytes into the buffer where the binding starts (a row_view of a larger tensor) */
       readonly offset?: number;
+      /** the tensor is this graph output: a buffer the output is written `into` may replace the slot */
+      readonly output?: string;
     }
   | { readonly kind: 'texture'; readonly id: string; readonly access: 'read' | 'write'; readonly width: number; readonly height: number }
   | { readonly kind: 'uniform'; readonly data: readonly number[] };
@@ -46,7 +48,7 @@ export interface ExecutablePlan {
   readonly kernels: readonly {
     readonly label: string;
     readonly wgsl: string;
-    readonly groups: number;
+    readonly groups: Grid;
     readonly bindings: readonly PlanBinding[];
     /** reads only constant inputs and writes only textures (a weight packed into its matmul's layout): runs again only when those inputs are other buffers */
     readonly constant?: boolean;
@@ -126,11 +128,18 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
       return externalIds.has(root.id) && constant(inputName.get(root.id)!);
     });
   const inputName = new Map(g.inputs.map((n) => [n.id, n.attrs.name as string]));
+  // outputs computed into a buffer of their own (not an alias, not returned under two names) can
+  // be written straight into a caller's buffer instead of being copied there after the run
+  const outputCount = new Map<number, number>();
+  for (const [, n] of g.outputs) outputCount.set(n.id, (outputCount.get(n.id) ?? 0) + 1);
+  const directOutput = new Map(g.outputs.filter(([, n]) => outputCount.get(n.id) === 1 && aliasOf(n).root === n && !inputName.has(n.id)).map(([name, n]) => [n.id, name]));
   const bufferBinding = (kind: 'out' | 'in', n: Node): PlanBinding => {
     const { root, offset } = aliasOf(n);
     const input = inputName.get(root.id);
     const at = offset > 0 ? { offset } : {};
-    return input !== undefined ? { kind, slot: externalIds.has(root.id) ? -1 : slot(root), bytes: bytesOf(n), input, ...at } : { kind, slot: slot(root), bytes: bytesOf(n), ...at };
+    if (input !== undefined) return { kind, slot: externalIds.has(root.id) ? -1 : slot(root), bytes: bytesOf(n), input, ...at };
+    const output = root === n ? directOutput.get(n.id) : undefined;
+    return { kind, slot: slot(root), bytes: bytesOf(n), ...at, ...(output !== undefined ? { output } : {}) };
   };
   return {
     inputs: g.inputs.map((n) => ({ name: n.attrs.name as string, shape: [...n.type.shape], dtype: n.type.dtype, slot: slot(n), bytes: bytesOf(n), external: externalIds.has(n.id) })),

@@ -166,3 +166,47 @@ describe('device tensors as inputs', () => {
     }
   });
 });
+
+describe('outputs written into device tensors', () => {
+  it('are computed there directly, or copied when the target is also read in the call', async () => {
+    // y is computed by a kernel of its own; s is also an output and feeds y; twice returns one tensor under two names
+    const f = ({ x, w }: { x: Tensor; w: Tensor }) => {
+      const s = x.mul(w).add(1);
+      return { y: s.exp().sub(x), s, twiceA: w.mul(2), twiceB: w.mul(2) };
+    };
+    const exe = await compile(f, { x: spec([3, 8]), w: spec([3, 8]) }, { backend: BACKEND, external: () => true });
+    const xs = Array.from({ length: 24 }, (_, i) => (i - 12) / 10);
+    const ws = Array.from({ length: 24 }, (_, i) => Math.cos(i));
+    const s = xs.map((v, i) => v * ws[i] + 1);
+    const want = { y: s.map((v, i) => Math.exp(v) - xs[i]), s, twiceA: ws.map((v) => 2 * v), twiceB: ws.map((v) => 2 * v) };
+    const x = exe.deviceTensor([3, 8], 'f32', xs);
+    const w = exe.deviceTensor([3, 8], 'f32', ws);
+    const into = Object.fromEntries(Object.keys(want).map((k) => [k, exe.deviceTensor([3, 8], 'f32')]));
+    for (let round = 0; round < 2; round++) {
+      const got = await exe.run({ x, w }, { into });
+      expect(Object.keys(got)).toEqual([]);
+      for (const [k, v] of Object.entries(want)) assertClose((await into[k].read()).data, v, 1e-6, 1e-6, `into.${k}, round ${round}`);
+    }
+    // the input w receives y: its old values must be read before the result lands in it
+    const w2 = exe.deviceTensor([3, 8], 'f32', ws);
+    await exe.run({ x, w: w2 }, { into: { y: w2 } });
+    assertClose((await w2.read()).data, want.y, 1e-6, 1e-6, 'y written into its own input w');
+    for (const t of [x, w, w2, ...Object.values(into)]) t.dispose();
+    exe.dispose();
+  });
+  it('never overwrite an input that a later kernel of the call still reads', async () => {
+    const g = ({ x, w }: { x: Tensor; w: Tensor }) => ({ y: x.mul(2), z: w.exp(), v: w.neg() });
+    const exe = await compile(g, { x: spec([16]), w: spec([16]) }, { backend: BACKEND, external: () => true });
+    const xs = Array.from({ length: 16 }, (_, i) => i / 8);
+    const ws = Array.from({ length: 16 }, (_, i) => -i / 5);
+    const x = exe.deviceTensor([16], 'f32', xs);
+    const w = exe.deviceTensor([16], 'f32', ws);
+    const got = await exe.run({ x, w }, { into: { y: w }, outputs: ['z', 'v'] });
+    assertClose(got.z.data, ws.map(Math.exp), 1e-6, 1e-6, 'z read w after y was written into it');
+    assertClose(got.v.data, ws.map((v) => -v), 1e-6, 1e-6, 'v read w after y was written into it');
+    assertClose((await w.read()).data, xs.map((v) => 2 * v), 1e-6, 1e-6, 'y in w');
+    x.dispose();
+    w.dispose();
+    exe.dispose();
+  });
+});

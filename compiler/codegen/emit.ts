@@ -6,9 +6,9 @@
 import type { DType, Node, TensorType } from '../ir';
 import { numel, stridesOf } from '../ir';
 import { primitive } from '../primitive';
-import type { DeviceTraits, FuseCtx, KernelSource, RawKernel } from '../primitive';
-import { PORTABLE_DEVICE } from '../primitive';
-import { WGSL_SPECIAL_FLOATS, storageType, valueType } from '../dtype';
+import type { DeviceTraits, FuseCtx, Grid, KernelSource, RawKernel } from '../primitive';
+import { PORTABLE_DEVICE, gridSize } from '../primitive';
+import { WGSL_SPECIAL_FLOATS, byteSize, storageType, valueType } from '../dtype';
 import { leafBuffers } from './schedule';
 
 /** A resource bound to a kernel, in binding order. */
@@ -27,8 +27,7 @@ export interface EmittedKernel {
   readonly outputs: readonly Node[];
   readonly bindings: readonly Binding[];
   readonly wgsl: string;
-  /** workgroups to dispatch */
-  readonly groups: number;
+  readonly groups: Grid;
   readonly invocations: number;
   readonly label: string;
 }
@@ -76,13 +75,63 @@ class Scope {
   }
 }
 
+/**
+ * Four neighbouring outputs per invocation (along the last axis): `names[j]` is the last
+ * coordinate of lane j. A leaf buffer read at exactly those coordinates (everything else the same
+ * for the four lanes) is read once as a vec4; `scalar` holds the leaves that must not be (some
+ * read of theirs is not of that form), `scalarUse` collects them while generating.
+ */
+interface Lanes {
+  readonly names: readonly string[];
+  /** lane 0's coordinates of the output and its shape: a leaf read there is read at vec4 index `tid` */
+  readonly out?: { readonly idx: readonly string[]; readonly shape: readonly number[] };
+  readonly scalar: ReadonlySet<number>;
+  readonly scalarUse: Set<number>;
+}
+
+const VECTOR_LANES = 4;
+const mentions = (e: string, names: readonly string[]) => names.some((nm) => new RegExp(`\\b${nm}\\b`).test(e));
+
 /** Generates the expression DAG of fusable nodes above the kernel's buffers. */
 class ExprBuilder {
   private counter = 0;
   readonly helpers = new Map<string, string>();
   readonly bindingOf: Map<number, number>;
-  constructor(readonly reads: readonly Node[]) {
+  constructor(
+    readonly reads: readonly Node[],
+    readonly lanes?: Lanes,
+  ) {
     this.bindingOf = new Map(reads.map((n, i) => [n.id, i]));
+  }
+  /** whether leaf `n` is declared as an array of vec4 */
+  isVector(n: Node): boolean {
+    return !!this.lanes && !this.lanes.scalar.has(n.id) && byteSize(n.type.dtype) === 4 && n.type.shape.length > 0 && n.type.shape[n.type.shape.length - 1] % VECTOR_LANES === 0;
+  }
+  /** lane j's value of a vec4-read leaf, or undefined when this read is not of that form */
+  private vectorLoad(n: Node, b: number, idx: readonly string[], home: Scope): string | undefined {
+    const lanes = this.lanes;
+    if (!lanes || !this.isVector(n)) return undefined;
+    const last = idx.length - 1;
+    const j = lanes.names.indexOf(idx[last]);
+    if (j < 0 || idx.slice(0, last).some((e) => mentions(e, lanes.names))) {
+      lanes.scalarUse.add(n.id);
+      return undefined;
+    }
+    const shape = n.type.shape;
+    const st = stridesOf(shape);
+    const o = lanes.out;
+    if (o && o.shape.length === shape.length && o.shape.every((d, i) => d === shape[i]) && idx.every((e, i) => e === (i === last ? lanes.names[0] : o.idx[i]))) return loadConv(`${this.tidLoad(n, b, home)}[${j}]`, n.type.dtype);
+    const terms = idx.slice(0, last).map((e, d) => (shape[d] === 1 ? '' : `${e} * ${st[d] / VECTOR_LANES}`)).filter(Boolean);
+    terms.push(`(${lanes.names[0]} / ${VECTOR_LANES})`);
+    const key = `${n.id}|v|${terms.join('+')}`;
+    let name = home.memo.get(key);
+    if (!name) {
+      name = this.fresh();
+      home.lines.push(`let ${name} = in${b}[${terms.join(' + ')}];`);
+      home.defined.add(name);
+      home.memo.set(key, name);
+    }
+    return loadConv(`${name}[${j}]`, n.type.dtype);
   }
   fresh(): string {
     return `v${this.counter++}`;
@@ -97,7 +146,7 @@ class ExprBuilder {
     const b = this.bindingOf.get(n.id);
     let expr: string;
     if (b !== undefined && !isRoot) {
-      expr = `ld_in${b}(${linearOf(idx, n.type.shape)})`;
+      expr = this.vectorLoad(n, b, idx, home) ?? `ld_in${b}(${linearOf(idx, n.type.shape)})`;
     } else {
       const p = primitive(n.op);
       if (p.emission.kind !== 'fusable') throw new Error(`cannot inline ${n.op}`);
@@ -115,6 +164,17 @@ class ExprBuilder {
     home.memo.set(key, name);
     return name;
   }
+  private tidLoad(n: Node, b: number, home: Scope): string {
+    const key = `${n.id}|v|tid`;
+    let name = home.memo.get(key);
+    if (!name) {
+      name = this.fresh();
+      home.lines.push(`let ${name} = in${b}[tid];`);
+      home.defined.add(name);
+      home.memo.set(key, name);
+    }
+    return name;
+  }
   bind(scope: Scope, expr: string, t: DType | 'i32'): string {
     const name = this.fresh();
     scope.lines.push(`let ${name}: ${valueType(t as DType)} = ${expr};`);
@@ -129,25 +189,59 @@ const IDENTITY: Record<string, (d: DType) => string> = {
   min: (d) => (valueType(d) === 'f32' ? 'inf_f32()' : valueType(d) === 'i32' ? '2147483647i' : '4294967295u'),
 };
 
-/** Several same-shape elementwise roots computed by one kernel: shared loads and subexpressions once. */
+/**
+ * Elementwise roots of one shape computed by one kernel (one root, or same-shape siblings sharing
+ * loads and subexpressions). When the last axis is a multiple of 4 and every value is 4 bytes,
+ * an invocation computes four neighbouring outputs: reads along the last axis become one vec4
+ * load and the store one vec4 store (about 3x faster on llvmpipe, where every storage access is a
+ * masked per-lane load). Leaves read any other way are re-declared scalar and generated again.
+ */
 function emitSiblings(roots: readonly Node[], mat: ReadonlySet<number>): EmittedKernel {
   const readSet = new Map<number, Node>();
   for (const r of roots) for (const l of leafBuffers(r, mat)) readSet.set(l.id, l);
   const reads = [...readSet.values()];
-  const eb = new ExprBuilder(reads);
-  const top = new Scope();
   const shape = roots[0].type.shape;
-  const { lines, idx } = unravel('tid', shape, 'o');
+  const C = shape.length ? shape[shape.length - 1] : 1;
+  const vector = C % VECTOR_LANES === 0 && numel(shape) > 0 && roots.every((r) => byteSize(r.type.dtype) === 4);
+  if (!vector) return siblingsKernel(roots, reads, shape);
+  let scalar = new Set<number>();
+  for (;;) {
+    const lanes: Lanes = { names: [], scalar, scalarUse: new Set() };
+    const k = siblingsKernel(roots, reads, shape, lanes);
+    if (lanes.scalarUse.size === 0) return k;
+    scalar = new Set([...scalar, ...lanes.scalarUse]);
+  }
+}
+
+function siblingsKernel(roots: readonly Node[], reads: readonly Node[], shape: readonly number[], lanesIn?: Lanes): EmittedKernel {
+  const top = new Scope();
+  const width = lanesIn ? VECTOR_LANES : 1;
+  const { lines, idx } = unravel(lanesIn ? `(tid * ${VECTOR_LANES})` : 'tid', shape, 'o');
   top.lines.push(...lines);
-  roots.forEach((r, i) => top.lines.push(`st_out${i}(tid, ${eb.gen(r, idx, top, true)});`));
-  const invocations = numel(shape);
+  let lanes: Lanes | undefined;
+  let laneIdx: string[][] = [idx];
+  if (lanesIn) {
+    const last = idx[idx.length - 1];
+    const names = [last, ...Array.from({ length: VECTOR_LANES - 1 }, (_, j) => `q${j + 1}`)];
+    for (let j = 1; j < VECTOR_LANES; j++) top.lines.push(`let q${j} = ${last} + ${j};`);
+    lanes = { ...lanesIn, names, out: { idx, shape } };
+    laneIdx = names.map((nm) => [...idx.slice(0, -1), nm]);
+  }
+  const eb = new ExprBuilder(reads, lanes);
+  roots.forEach((r, i) => {
+    const vals = laneIdx.map((li) => eb.gen(r, li, top, true));
+    const st = storageType(r.type.dtype);
+    top.lines.push(lanes ? `out${i}[tid] = vec4<${st}>(${vals.map((v) => storeConv(v, r.type.dtype)).join(', ')});` : `st_out${i}(tid, ${vals[0]});`);
+  });
+  const invocations = numel(shape) / width;
   const needF16 = [...roots, ...reads].some((t) => t.type.dtype === 'f16');
+  const vec = (t: string, v: boolean) => (v ? `vec4<${t}>` : t);
   const wgsl = [
     needF16 ? 'enable f16;' : '',
-    ...roots.map((r, i) => `@group(0) @binding(${i}) var<storage, read_write> out${i}: array<${storageType(r.type.dtype)}>;`),
-    ...reads.map((r, i) => `@group(0) @binding(${roots.length + i}) var<storage, read> in${i}: array<${storageType(r.type.dtype)}>;`),
-    ...roots.map((r, i) => `fn st_out${i}(i: i32, v: ${valueType(r.type.dtype)}) { out${i}[i] = ${storeConv('v', r.type.dtype)}; }`),
-    ...reads.map((r, i) => `fn ld_in${i}(i: i32) -> ${valueType(r.type.dtype)} { return ${loadConv(`in${i}[i]`, r.type.dtype)}; }`),
+    ...roots.map((r, i) => `@group(0) @binding(${i}) var<storage, read_write> out${i}: array<${vec(storageType(r.type.dtype), !!lanes)}>;`),
+    ...reads.map((r, i) => `@group(0) @binding(${roots.length + i}) var<storage, read> in${i}: array<${vec(storageType(r.type.dtype), eb.isVector(r))}>;`),
+    ...(lanes ? [] : roots.map((r, i) => `fn st_out${i}(i: i32, v: ${valueType(r.type.dtype)}) { out${i}[i] = ${storeConv('v', r.type.dtype)}; }`)),
+    ...reads.flatMap((r, i) => (eb.isVector(r) ? [] : [`fn ld_in${i}(i: i32) -> ${valueType(r.type.dtype)} { return ${loadConv(`in${i}[i]`, r.type.dtype)}; }`])),
     WGSL_SPECIAL_FLOATS,
     ...eb.helpers.values(),
     '@compute @workgroup_size(64)',
@@ -171,6 +265,7 @@ export function emitGroup(group: readonly Node[], mat: ReadonlySet<number>, feat
 export function emitKernels(n: Node, mat: ReadonlySet<number>, features: ReadonlySet<string>, device: DeviceTraits = PORTABLE_DEVICE): EmittedKernel[] {
   const p = primitive(n.op);
   const em = p.emission;
+  if (em.kind === 'fusable') return [emitSiblings([n], mat)];
   let body: string;
   let reads: Node[];
   let invocations = numel(n.type.shape);
@@ -192,10 +287,7 @@ export function emitKernels(n: Node, mat: ReadonlySet<number>, features: Readonl
     const top = new Scope();
     const { lines, idx } = unravel('tid', n.type.shape, 'o');
     top.lines.push(...lines);
-    if (em.kind === 'fusable') {
-      const v = eb.gen(n, idx, top, true);
-      top.lines.push(`st_out(tid, ${v});`);
-    } else if (em.kind === 'reduce') {
+    if (em.kind === 'reduce') {
       body = '';
       const x = n.inputs[0];
       const axes = n.attrs.axes as number[];
@@ -254,5 +346,5 @@ export function emitKernels(n: Node, mat: ReadonlySet<number>, features: Readonl
 function rawKernel(n: Node, rk: RawKernel): EmittedKernel {
   const bindings: Binding[] = rk.bindings.map((b) => (b.kind === 'in' ? { kind: 'in', node: n.inputs[b.input] } : b.kind === 'out' ? { kind: 'out', node: n } : b));
   const reads = bindings.flatMap((b) => (b.kind === 'in' ? [b.node] : []));
-  return { node: n, reads, outputs: bindings.some((b) => b.kind === 'out') ? [n] : [], bindings, wgsl: rk.wgsl, groups: rk.groups, invocations: rk.groups, label: `${n.op}#${n.id}:${rk.label}` };
+  return { node: n, reads, outputs: bindings.some((b) => b.kind === 'out') ? [n] : [], bindings, wgsl: rk.wgsl, groups: rk.groups, invocations: gridSize(rk.groups), label: `${n.op}#${n.id}:${rk.label}` };
 }
