@@ -58,6 +58,8 @@ export interface DeviceTraits {
   /** 0 when the adapter has no subgroups */
   readonly subgroupSize: number;
   readonly maxTextureDimension2D: number;
+  /** the largest storage binding a kernel may use (scratch buffers included) */
+  readonly maxStorageBufferBindingSize?: number;
 }
 
 export const PORTABLE_DEVICE: DeviceTraits = { cpuLike: false, subgroupSize: 0, maxTextureDimension2D: 8192 };
@@ -67,7 +69,24 @@ export type RawBinding =
   | { readonly kind: 'out' }
   | { readonly kind: 'in'; readonly input: number }
   | { readonly kind: 'texture'; readonly key: string; readonly access: 'read' | 'write'; readonly width: number; readonly height: number }
-  | { readonly kind: 'uniform'; readonly data: Uint32Array };
+  | { readonly kind: 'uniform'; readonly data: Uint32Array }
+  /** a storage buffer for one kernel's output that a texture copy then reads (one buffer shared by every such kernel) */
+  | { readonly kind: 'scratch'; readonly bytes: number };
+
+/**
+ * After the kernel (or instead of it, when its WGSL is empty), copy into texture `key`: from the
+ * kernel's scratch buffer, or from its first input when that is already in the texture's layout.
+ * A copy costs a memcpy where a shader's texture store costs ~12 ns per texel on llvmpipe.
+ */
+export interface TextureCopy {
+  readonly key: string;
+  readonly from: 'scratch' | 'in';
+  /** texels per row copied */
+  readonly width: number;
+  readonly bytesPerRow: number;
+  /** source byte offset, first texture row and number of rows of each block copied */
+  readonly regions: readonly { readonly offset: number; readonly y: number; readonly rows: number }[];
+}
 
 /** A complete shader with its own bindings (used where the standard frame does not fit). */
 /** Workgroups to dispatch: a count (the runtime folds it into x and y) or an explicit 3-D grid. */
@@ -81,6 +100,7 @@ export interface RawKernel {
   readonly bindings: readonly RawBinding[];
   readonly groups: Grid;
   readonly label: string;
+  readonly copy?: TextureCopy;
 }
 
 export interface KernelSource {

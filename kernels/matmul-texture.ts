@@ -4,7 +4,10 @@
  * subgroup, the A tile is shared across lanes with subgroupBroadcast, each K step fetches every
  * texel it needs before the multiply-adds, and each lane owns a 32 x 8 block of C. Texture
  * fetches are one call returning a vector, where storage-buffer loads become masked scalar loads.
- * Shapes live in a uniform block, so one shader serves every matmul.
+ * Shapes live in a uniform block, so one shader serves every matmul. Operands reach their texture
+ * by a buffer-to-texture copy: straight from the operand when it is already in the texture's
+ * layout, else through a scratch buffer a packing kernel writes (a shader's texture stores are
+ * the slow part of packing on llvmpipe).
  */
 import type { DType } from '../compiler/ir';
 import type { RawKernel } from '../compiler/primitive';
@@ -42,6 +45,32 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
   }
   textureStore(dst, vec2<i32>(i32(kq), i32(gid.z * p.rowsPad + r)), v);
+}`;
+}
+
+/** The same packing into a scratch buffer laid out as the texture (rows `pitch` texels apart), which a copy then moves into the texture. */
+function packToBufferShader(src: DType, rowsAcross: boolean): string {
+  const [kqAt, rAt] = rowsAcross ? ['gid.y', 'gid.x'] : ['gid.x', 'gid.y'];
+  return `${enableF16(src)}struct P { rows: u32, k: u32, rowsPad: u32, kq: u32, sR: u32, sK: u32, sB: u32, pitch: u32 }
+@group(0) @binding(0) var<storage, read> src: array<${storage(src)}>;
+@group(0) @binding(1) var<storage, read_write> dst: array<vec4<f32>>;
+@group(0) @binding(2) var<uniform> p: P;
+@compute @workgroup_size(8, 8)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let kq = ${kqAt};
+  let r = ${rAt};
+  if (kq >= p.kq || r >= p.rowsPad) { return; }
+  // four loads with constant component indices (a loop writing v[i] stays a loop over memory on llvmpipe);
+  // reads past the edge are clamped by WebGPU's robustness and then replaced by zero
+  let k0 = kq * 4u;
+  let at = gid.z * p.sB + r * p.sR + k0 * p.sK;
+  let live = r < p.rows;
+  let v = vec4<f32>(
+    select(0.0, f32(src[at]), live && k0 < p.k),
+    select(0.0, f32(src[at + p.sK]), live && k0 + 1u < p.k),
+    select(0.0, f32(src[at + 2u * p.sK]), live && k0 + 2u < p.k),
+    select(0.0, f32(src[at + 3u * p.sK]), live && k0 + 3u < p.k));
+  dst[(gid.z * p.rowsPad + r) * p.pitch + kq] = v;
 }`;
 }
 
@@ -109,7 +138,11 @@ export function textureMatmulFits(s: TextureMatmulShape, maxDim: number): boolea
   return s.k > 0 && s.m > 0 && s.n > 0 && Math.ceil(s.k / 4) <= maxDim && s.batches * mpad <= maxDim && s.batches * npad <= maxDim;
 }
 
-export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DType, out: DType): RawKernel[] {
+const TEXEL_BYTES = 16;
+/** buffer-to-texture copies need rows a multiple of 256 bytes apart */
+const COPY_ROW_ALIGN = 256;
+
+export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DType, out: DType, maxScratchBytes = 1 << 27): RawKernel[] {
   const { batches, m, n, k } = s;
   const kq = Math.ceil(k / 4);
   const mpad = Math.ceil(m / TILE_M) * TILE_M;
@@ -118,12 +151,30 @@ export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DTy
   const aStr = s.ta ? [1, m, m * k] : [k, 1, m * k];
   const bStr = s.tb ? [k, 1, n * k] : [1, n, n * k];
   const pack = (input: number, key: string, rows: number, rowsPad: number, str: number[], dt: DType): RawKernel => {
+    // already in the texture's layout (f32 rows of K contiguous values, 256-byte aligned): copy it
+    if (dt === 'f32' && str[1] === 1 && str[0] === k && (k * 4) % COPY_ROW_ALIGN === 0) {
+      const regions = Array.from({ length: batches }, (_, b) => ({ offset: b * str[2] * 4, y: b * rowsPad, rows }));
+      return { wgsl: '', bindings: [{ kind: 'in', input }], groups: 0, label: `copy${key}`, copy: { key, from: 'in', width: kq, bytesPerRow: k * 4, regions } };
+    }
     const rowsAcross = str[0] === 1;
     const [gx, gy] = rowsAcross ? [rowsPad, kq] : [kq, rowsPad];
+    const groups = [Math.ceil(gx / 8), Math.ceil(gy / 8), batches] as const;
+    const pitch = Math.ceil((kq * TEXEL_BYTES) / COPY_ROW_ALIGN) * (COPY_ROW_ALIGN / TEXEL_BYTES);
+    const uniform = { kind: 'uniform' as const, data: Uint32Array.from([rows, k, rowsPad, kq, str[0], str[1], str[2], pitch]) };
+    const scratch = pitch * TEXEL_BYTES * batches * rowsPad;
+    if (scratch <= maxScratchBytes) {
+      return {
+        wgsl: packToBufferShader(dt, rowsAcross),
+        bindings: [{ kind: 'in', input }, { kind: 'scratch', bytes: scratch }, uniform],
+        groups,
+        label: `pack${key}`,
+        copy: { key, from: 'scratch', width: kq, bytesPerRow: pitch * TEXEL_BYTES, regions: [{ offset: 0, y: 0, rows: batches * rowsPad }] },
+      };
+    }
     return {
       wgsl: packShader(dt, rowsAcross),
-      bindings: [{ kind: 'in', input }, { kind: 'texture', key, access: 'write', width: kq, height: batches * rowsPad }, { kind: 'uniform', data: Uint32Array.from([rows, k, rowsPad, kq, str[0], str[1], str[2], 0]) }],
-      groups: [Math.ceil(gx / 8), Math.ceil(gy / 8), batches],
+      bindings: [{ kind: 'in', input }, { kind: 'texture', key, access: 'write', width: kq, height: batches * rowsPad }, uniform],
+      groups,
       label: `pack${key}`,
     };
   };

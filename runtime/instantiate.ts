@@ -33,6 +33,8 @@ function layoutEntry(b: PlanBinding, i: number): GPUBindGroupLayoutEntry {
       return { binding: i, visibility, buffer: { type: 'read-only-storage' } };
     case 'uniform':
       return { binding: i, visibility, buffer: { type: 'uniform' } };
+    case 'scratch':
+      return { binding: i, visibility, buffer: { type: 'storage' } };
     case 'texture':
       return b.access === 'read'
         ? { binding: i, visibility, texture: { sampleType: 'unfilterable-float', viewDimension: '2d' } }
@@ -51,7 +53,8 @@ function layoutFor(device: GPUDevice, bindings: readonly PlanBinding[]): GPUBind
 
 const PIPELINE_CACHE_LIMIT = 2048;
 
-async function pipelineFor(device: GPUDevice, k: ExecutablePlan['kernels'][number], cache: Map<string, GPUComputePipeline>): Promise<GPUComputePipeline> {
+async function pipelineFor(device: GPUDevice, k: ExecutablePlan['kernels'][number], cache: Map<string, GPUComputePipeline>): Promise<GPUComputePipeline | undefined> {
+  if (!k.wgsl) return undefined; // a copy only
   const hit = cache.get(k.wgsl);
   if (hit) return hit;
   device.pushErrorScope('validation');
@@ -74,6 +77,12 @@ async function pipelineFor(device: GPUDevice, k: ExecutablePlan['kernels'][numbe
   return pipeline;
 }
 
+/** a kernel's bind group (none for a copy-only step) and the resources it was made of */
+interface Bound {
+  readonly group?: GPUBindGroup;
+  readonly entries: readonly { readonly resource: GPUBindingResource }[];
+}
+
 const ids = new WeakMap<GPUBuffer, number>();
 let nextBufferId = 1;
 function bufferId(b: GPUBuffer): number {
@@ -89,11 +98,14 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
   for (const c of plan.constants) device.queue.writeBuffer(buffers[c.slot], 0, padTo4(constantBytes(c.values, c.dtype)));
   const textures = new Map<string, GPUTexture>();
   const uniforms: GPUBuffer[] = [];
+  // packing kernels write the texture's contents here, then a copy moves them into the texture
+  const scratchBytes = Math.max(0, ...plan.kernels.flatMap((k) => k.bindings.flatMap((b) => (b.kind === 'scratch' ? [b.bytes] : []))));
+  const scratch = scratchBytes > 0 ? createTrackedBuffer(device, { size: scratchBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, label: 'scratch' }) : undefined;
   const resources = plan.kernels.map((k) =>
     k.bindings.map((b): GPUBindingResource | undefined => {
       if (b.kind === 'texture') {
         let t = textures.get(b.id);
-        if (!t) textures.set(b.id, (t = device.createTexture({ size: [b.width, b.height], format: 'rgba32float', usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING, label: b.id })));
+        if (!t) textures.set(b.id, (t = device.createTexture({ size: [b.width, b.height], format: 'rgba32float', usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST, label: b.id })));
         return t.createView();
       }
       if (b.kind === 'uniform') {
@@ -103,28 +115,41 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
         uniforms.push(u);
         return { buffer: u };
       }
+      if (b.kind === 'scratch') return { buffer: scratch!, offset: 0, size: b.bytes };
       // graph inputs, and outputs written into a caller's buffer, are resolved per call
       return b.input === undefined && b.output === undefined ? { buffer: buffers[b.slot], offset: b.offset ?? 0, size: b.bytes } : undefined;
     }),
   );
   // inputs bound from outside are part of the bind groups: cache them per set of buffers
-  const bindGroupCache = new Map<string, GPUBindGroup[]>();
+  const bindGroupCache = new Map<string, Bound[]>();
+  const bufferFor = (b: Extract<PlanBinding, { kind: 'in' | 'out' }>, external: ReadonlyMap<string, GPUBuffer>, direct: ReadonlyMap<string, GPUBuffer>): GPUBufferBinding => {
+    const given = b.input !== undefined ? external.get(b.input) : b.output !== undefined ? direct.get(b.output) : undefined;
+    return { buffer: given ?? buffers[b.slot], offset: b.offset ?? 0, size: b.bytes };
+  };
+  /** records kernel i's texture copy (its source: the scratch buffer, or its first binding's buffer) */
+  const encodeCopy = (encoder: GPUCommandEncoder, i: number, bound: Bound) => {
+    const c = plan.kernels[i].copy!;
+    const src = c.from === 'scratch' ? { buffer: scratch!, offset: 0 } : (bound.entries[0].resource as GPUBufferBinding);
+    const texture = textures.get(c.texture)!;
+    for (const r of c.regions) {
+      if (r.rows > 0) encoder.copyBufferToTexture({ buffer: src.buffer, offset: (src.offset ?? 0) + r.offset, bytesPerRow: c.bytesPerRow }, { texture, origin: [0, r.y] }, [c.width, r.rows]);
+    }
+  };
   const bindGroups = (external: ReadonlyMap<string, GPUBuffer>, direct: ReadonlyMap<string, GPUBuffer>) => {
     const key = [...external].map(([n, b]) => `${n}:${bufferId(b)}`).join(',') + '|' + [...direct].map(([n, b]) => `${n}:${bufferId(b)}`).join(',');
     let bg = bindGroupCache.get(key);
     if (!bg) {
       if (bindGroupCache.size > 8) bindGroupCache.delete(bindGroupCache.keys().next().value!);
-      bg = plan.kernels.map((k, i) =>
-        device.createBindGroup({
-          layout: pipelines[i].getBindGroupLayout(0),
-          entries: k.bindings.map((b, j) => {
-            const given = b.kind === 'in' || b.kind === 'out' ? (b.input !== undefined ? external.get(b.input) : b.output !== undefined ? direct.get(b.output) : undefined) : undefined;
-            const r = resources[i][j] ?? (b.kind === 'in' || b.kind === 'out' ? { buffer: given ?? buffers[b.slot], offset: b.offset ?? 0, size: b.bytes } : undefined);
-            if (!r || ('buffer' in r && !r.buffer)) throw new Error(`kernel ${k.label}: no buffer bound for input '${(b as { input?: string }).input}'`);
-            return { binding: j, resource: r };
-          }),
-        }),
-      );
+      bg = plan.kernels.map((k, i) => {
+        const entries = k.bindings.map((b, j) => {
+          const r = resources[i][j] ?? (b.kind === 'in' || b.kind === 'out' ? bufferFor(b, external, direct) : undefined);
+          if (!r || ('buffer' in r && !r.buffer)) throw new Error(`kernel ${k.label}: no buffer bound for input '${(b as { input?: string }).input}'`);
+          return { binding: j, resource: r };
+        });
+        const p = pipelines[i];
+        // a copy-only step binds nothing: its source is read from `entries` when it runs
+        return { group: p ? device.createBindGroup({ layout: p.getBindGroupLayout(0), entries }) : undefined, entries };
+      });
       bindGroupCache.set(key, bg);
     }
     return bg;
@@ -162,16 +187,23 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
       const constKey = constantNames.map((n) => (external.has(n) ? bufferId(external.get(n)!) : -1)).join(',');
       const packed = constantNames.length > 0 && constKey === packedFor;
       const encoder = device.createCommandEncoder();
-      if (plan.kernels.length) {
-        const pass = encoder.beginComputePass();
-        plan.kernels.forEach((k, i) => {
-          if (empty[i] || (packed && k.constant)) return;
-          pass.setPipeline(pipelines[i]);
-          pass.setBindGroup(0, groups[i]);
+      // one compute pass, broken only where a texture copy must run between two dispatches
+      let pass: GPUComputePassEncoder | undefined;
+      plan.kernels.forEach((k, i) => {
+        if (packed && k.constant) return;
+        if (!empty[i]) {
+          pass ??= encoder.beginComputePass();
+          pass.setPipeline(pipelines[i]!);
+          pass.setBindGroup(0, groups[i].group!);
           pass.dispatchWorkgroups(...grids[i]);
-        });
-        pass.end();
-      }
+        }
+        if (k.copy) {
+          pass?.end();
+          pass = undefined;
+          encodeCopy(encoder, i, groups[i]);
+        }
+      });
+      pass?.end();
       const byName = new Map(plan.outputs.map((o) => [o.name, o]));
       for (const [name, target] of into) {
         const o = byName.get(name)!;
@@ -214,13 +246,18 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
       const staging = createTrackedBuffer(device, { size: Math.max(16, 16 * n), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
       const encoder = device.createCommandEncoder();
       plan.kernels.forEach((k, i) => {
-        const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+        // a kernel's time includes its texture copy: the end stamp is in an empty pass after it
+        const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, ...(k.copy ? {} : { endOfPassWriteIndex: 2 * i + 1 }) } });
         if (!empty[i]) {
-          pass.setPipeline(pipelines[i]);
-          pass.setBindGroup(0, groups[i]);
+          pass.setPipeline(pipelines[i]!);
+          pass.setBindGroup(0, groups[i].group!);
           pass.dispatchWorkgroups(...grids[i]);
         }
         pass.end();
+        if (k.copy) {
+          encodeCopy(encoder, i, groups[i]);
+          encoder.beginComputePass({ timestampWrites: { querySet, endOfPassWriteIndex: 2 * i + 1 } }).end();
+        }
       });
       if (n) encoder.resolveQuerySet(querySet, 0, 2 * n, resolve, 0);
       encoder.copyBufferToBuffer(resolve, 0, staging, 0, Math.max(16, 16 * n));
@@ -234,6 +271,7 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
     },
     dispose() {
       for (const b of [...buffers, ...uniforms]) b.destroy();
+      scratch?.destroy();
       for (const t of textures.values()) t.destroy();
     },
   };

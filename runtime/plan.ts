@@ -27,7 +27,19 @@ export type PlanBinding =
       readonly output?: string;
     }
   | { readonly kind: 'texture'; readonly id: string; readonly access: 'read' | 'write'; readonly width: number; readonly height: number }
-  | { readonly kind: 'uniform'; readonly data: readonly number[] };
+  | { readonly kind: 'uniform'; readonly data: readonly number[] }
+  /** the plan's one scratch buffer (a packing kernel's output on its way into a texture) */
+  | { readonly kind: 'scratch'; readonly bytes: number };
+
+/** A buffer-to-texture copy after a kernel (or in its place when its WGSL is empty): see TextureCopy. */
+export interface PlanCopy {
+  /** the texture's id */
+  readonly texture: string;
+  readonly from: 'scratch' | 'in';
+  readonly width: number;
+  readonly bytesPerRow: number;
+  readonly regions: readonly { readonly offset: number; readonly y: number; readonly rows: number }[];
+}
 
 export interface PlanTensor {
   readonly name: string;
@@ -52,6 +64,7 @@ export interface ExecutablePlan {
     readonly bindings: readonly PlanBinding[];
     /** reads only constant inputs and writes only textures (a weight packed into its matmul's layout): runs again only when those inputs are other buffers */
     readonly constant?: boolean;
+    readonly copy?: PlanCopy;
   }[];
   readonly stats: { readonly kernels: number; readonly distinctShaders: number; readonly plannedBytes: number; readonly naiveBytes: number };
 }
@@ -94,7 +107,8 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
   const g = splitOversized(traced, { maxBindingBytes: target.maxStorageBufferBindingSize, offsetAlignment: target.minStorageBufferOffsetAlignment });
   const maxInputs = Math.max(1, Math.min(15, target.maxStorageBuffersPerShaderStage - 1));
   const sched = schedule(g, maxInputs);
-  const kernels = sched.groups.flatMap((grp) => emitGroup(grp, sched.materialised, target.features, target.traits));
+  const traits = { ...target.traits, maxStorageBufferBindingSize: target.maxStorageBufferBindingSize };
+  const kernels = sched.groups.flatMap((grp) => emitGroup(grp, sched.materialised, target.features, traits));
   for (const k of [...kernels.flatMap((kk) => kk.outputs), ...kernels.flatMap((kk) => kk.reads)]) {
     if (bytesOf(k) > target.maxStorageBufferBindingSize)
       throw new PlanError(
@@ -120,7 +134,7 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
   const plan = planBuffers(rooted, g.inputs, g.outputs.map(([, n]) => n), bytesOf, externalIds);
   const slot = (n: Node) => plan.slotOf.get(n.id) ?? -1;
   const isConstant = (k: (typeof kernels)[number]) =>
-    k.bindings.some((b) => b.kind === 'texture' && b.access === 'write') &&
+    (k.copy !== undefined || k.bindings.some((b) => b.kind === 'texture' && b.access === 'write')) &&
     k.bindings.every((b) => b.kind !== 'out') &&
     k.bindings.every((b) => {
       if (b.kind !== 'in') return true;
@@ -151,6 +165,7 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
       wgsl: k.wgsl,
       groups: k.groups,
       ...(isConstant(k) ? { constant: true } : {}),
+      ...(k.copy ? { copy: { texture: `${k.node.id}:${k.copy.key}`, from: k.copy.from, width: k.copy.width, bytesPerRow: k.copy.bytesPerRow, regions: k.copy.regions } } : {}),
       bindings: k.bindings.map((b): PlanBinding => {
         switch (b.kind) {
           case 'out':
@@ -160,9 +175,11 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
             return { kind: 'texture', id: `${k.node.id}:${b.key}`, access: b.access, width: b.width, height: b.height };
           case 'uniform':
             return { kind: 'uniform', data: Array.from(b.data) };
+          case 'scratch':
+            return { kind: 'scratch', bytes: b.bytes };
         }
       }),
     })),
-    stats: { kernels: kernels.length, distinctShaders: new Set(kernels.map((k) => k.wgsl)).size, plannedBytes: plan.plannedBytes, naiveBytes: plan.naiveBytes },
+    stats: { kernels: kernels.length, distinctShaders: new Set(kernels.flatMap((k) => (k.wgsl ? [k.wgsl] : []))).size, plannedBytes: plan.plannedBytes, naiveBytes: plan.naiveBytes },
   };
 }

@@ -6,7 +6,7 @@
 import type { DType, Node, TensorType } from '../ir';
 import { numel, stridesOf } from '../ir';
 import { primitive } from '../primitive';
-import type { DeviceTraits, FuseCtx, Grid, KernelSource, RawKernel } from '../primitive';
+import type { DeviceTraits, FuseCtx, Grid, KernelSource, RawKernel, TextureCopy } from '../primitive';
 import { PORTABLE_DEVICE, gridSize } from '../primitive';
 import { WGSL_SPECIAL_FLOATS, byteSize, storageType, valueType } from '../dtype';
 import { leafBuffers } from './schedule';
@@ -16,7 +16,8 @@ export type Binding =
   | { readonly kind: 'out'; readonly node: Node }
   | { readonly kind: 'in'; readonly node: Node }
   | { readonly kind: 'texture'; readonly key: string; readonly access: 'read' | 'write'; readonly width: number; readonly height: number }
-  | { readonly kind: 'uniform'; readonly data: Uint32Array };
+  | { readonly kind: 'uniform'; readonly data: Uint32Array }
+  | { readonly kind: 'scratch'; readonly bytes: number };
 
 export interface EmittedKernel {
   /** the node it belongs to (the first, when several outputs are fused into one kernel) */
@@ -30,6 +31,7 @@ export interface EmittedKernel {
   readonly groups: Grid;
   readonly invocations: number;
   readonly label: string;
+  readonly copy?: TextureCopy;
 }
 
 function loadConv(v: string, d: DType): string {
@@ -346,5 +348,5 @@ export function emitKernels(n: Node, mat: ReadonlySet<number>, features: Readonl
 function rawKernel(n: Node, rk: RawKernel): EmittedKernel {
   const bindings: Binding[] = rk.bindings.map((b) => (b.kind === 'in' ? { kind: 'in', node: n.inputs[b.input] } : b.kind === 'out' ? { kind: 'out', node: n } : b));
   const reads = bindings.flatMap((b) => (b.kind === 'in' ? [b.node] : []));
-  return { node: n, reads, outputs: bindings.some((b) => b.kind === 'out') ? [n] : [], bindings, wgsl: rk.wgsl, groups: rk.groups, invocations: gridSize(rk.groups), label: `${n.op}#${n.id}:${rk.label}` };
+  return { node: n, reads, outputs: bindings.some((b) => b.kind === 'out') ? [n] : [], bindings, wgsl: rk.wgsl, groups: rk.groups, invocations: gridSize(rk.groups), label: `${n.op}#${n.id}:${rk.label}`, ...(rk.copy ? { copy: rk.copy } : {}) };
 }

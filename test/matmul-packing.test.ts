@@ -1,0 +1,66 @@
+/**
+ * How operands reach the texture matmul (kernels/matmul-texture.ts): copied straight into the
+ * texture when already in its layout, packed into a scratch buffer and copied when not, and
+ * packed by texture stores when that scratch buffer would exceed a binding. Each path against
+ * the reference, batched with padded rows, transposed, f16 and through a row block of a split
+ * weight.
+ */
+import { describe, expect, it } from 'vitest';
+import { spec, trace } from '../compiler/trace';
+import { optimize } from '../compiler/passes';
+import { makePlan } from '../runtime/plan';
+import type { PlanTarget } from '../runtime/plan';
+import { Tensor, matmul } from '../dsl/tensor';
+import { checkAgainstReference } from './helpers/check';
+
+const LLVMPIPE: PlanTarget = {
+  features: new Set(['subgroups', 'shader-f16']),
+  traits: { cpuLike: true, subgroupSize: 8, maxTextureDimension2D: 8192 },
+  maxStorageBuffersPerShaderStage: 8,
+  maxStorageBufferBindingSize: 1 << 27,
+  minStorageBufferOffsetAlignment: 256,
+};
+
+const steps = (fn: (a: any) => unknown, specs: Record<string, ReturnType<typeof spec>>, maxBinding = 1 << 27) => {
+  const t = trace(fn, specs);
+  return makePlan({ ...LLVMPIPE, maxStorageBufferBindingSize: maxBinding }, optimize(t.graph)).kernels.filter((k) => /:(pack|copy)/.test(k.label));
+};
+
+// 3 x 40 x 128 by 3 x 128 x 70: over a million multiply-adds, so the texture kernel takes it
+const batched = ({ a, b }: { a: Tensor; b: Tensor }) => matmul(a, b);
+const batchedSpecs = () => ({ a: spec([3, 40, 128]), b: spec([3, 128, 70]) });
+
+describe('operands of the texture matmul', () => {
+  it('are copied when in the layout, packed through scratch otherwise, by texture stores when scratch would not fit', () => {
+    const [a, b] = steps(batched, batchedSpecs());
+    // A: rows of 128 f32 = 512 bytes, a multiple of 256: one copy per batch (rows padded 40 -> 64 in the texture)
+    expect(a.wgsl).toBe('');
+    expect(a.copy).toMatchObject({ from: 'in', bytesPerRow: 512, regions: [{ offset: 0, y: 0, rows: 40 }, { offset: 40 * 128 * 4, y: 64, rows: 40 }, { offset: 2 * 40 * 128 * 4, y: 128, rows: 40 }] });
+    // B is read transposed: a kernel packs it into scratch, then one copy
+    expect(b.copy?.from).toBe('scratch');
+    expect(b.bindings.some((x) => x.kind === 'scratch')).toBe(true);
+    // with bindings of at most 150 kB, B's 196 kB of scratch would not fit: texture stores instead
+    const [, small] = steps(batched, batchedSpecs(), 150_000);
+    expect(small.copy).toBeUndefined();
+    expect(small.bindings.some((x) => x.kind === 'texture' && x.access === 'write')).toBe(true);
+  });
+
+  it('copied, scratch-packed and store-packed operands all give the product', async () => {
+    await checkAgainstReference(batched, batchedSpecs(), { rtol: 1e-4, atol: 1e-4 });
+    await checkAgainstReference(batched, batchedSpecs(), { rtol: 1e-4, atol: 1e-4, maxBindingBytes: 150_000 });
+  });
+
+  it('transposed operands, f16 storage and rows that are not a multiple of 64', async () => {
+    await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => ({ at: matmul(a.permute([1, 0]), b), bt: matmul(b.permute([1, 0]), a).permute([1, 0]) }), { a: spec([96, 130]), b: spec([96, 120]) }, { rtol: 1e-4, atol: 1e-4 });
+    await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => matmul(a.cast('f16'), b.cast('f16')).cast('f32'), { a: spec([64, 256]), b: spec([256, 72]) }, { rtol: 2e-2, atol: 2e-2 });
+  });
+
+  it('a weight split into row blocks is copied from its offset into the buffer', async () => {
+    // w: 320 x 256 f32 = 320 kB; with 128 kB bindings it is read in row blocks bound at offsets
+    const f = ({ x, w }: { x: Tensor; w: Tensor }) => matmul(x, w.permute([1, 0]));
+    const specs = () => ({ x: spec([64, 256]), w: spec([320, 256]) });
+    const got = steps(f, specs(), 131072);
+    expect(got.filter((k) => k.copy?.from === 'in').length).toBeGreaterThan(2);
+    await checkAgainstReference(f, specs(), { rtol: 1e-4, atol: 1e-4, maxBindingBytes: 131072 });
+  });
+});
