@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { spec } from '../compiler/trace';
 import { Tensor, concat, split } from '../dsl/tensor';
 import { checkAgainstReference, uniform } from './helpers/check';
+import { reshapeGroups } from '../compiler/primitives/views';
 
 describe('reductions over any set of axes', () => {
   const axesSets: (number[] | undefined)[] = [[0], [1], [2], [0, 2], [1, 2], [0, 1, 2], undefined, [-1]];
@@ -120,5 +121,34 @@ describe('long reductions run in two passes', () => {
     await checkAgainstReference(({ x }: { x: Tensor }) => ({ s: x.sum(), m: x.max(), n: x.min([0, 2]), mean: x.mean([0, 2], true) }), { x: spec([257, 2, 2001]) }, { rtol: 1e-4, atol: 1e-3 });
     const g = optimize(trace(({ x }: { x: Tensor }) => x.sum(), { x: spec([1000, 1000]) }).graph);
     expect(graphNodes(g).filter((n) => n.op === 'reduce_sum')).toHaveLength(2);
+  });
+});
+
+describe('reshape maps axes group by group', () => {
+  it('groups axes of equal size, leaving out axes of size 1', () => {
+    expect(reshapeGroups([8, 4, 362], [8, 2, 2, 362])).toEqual([{ ins: [0], outs: [0] }, { ins: [1], outs: [1, 2] }, { ins: [2], outs: [3] }]);
+    expect(reshapeGroups([6, 4, 1], [1, 4, 6])).toEqual([{ ins: [0, 1], outs: [1, 2] }]);
+    expect(reshapeGroups([2, 0], [0, 2])).toBeUndefined();
+  });
+  it('property: fused reshapes between random factorisations match the reference', async () => {
+    const factors = fc.array(fc.constantFrom(1, 2, 3, 4, 5), { minLength: 1, maxLength: 5 });
+    await fc.assert(
+      fc.asyncProperty(factors, fc.integer({ min: 1, max: 1e6 }), async (fs, seed) => {
+        // the same factors grouped two ways: [a*b, c, ...] and [a, b*c, ...], each consumed by arithmetic so the reshape fuses
+        const cut = (xs: number[], s: number) => {
+          const out: number[] = [];
+          let acc = 1;
+          xs.forEach((x, i) => {
+            acc *= x;
+            if ((s >> i) & 1 || i === xs.length - 1) (out.push(acc), (acc = 1));
+          });
+          return out;
+        };
+        const from = cut(fs, seed);
+        const to = cut([...fs].reverse(), seed >> 5).reverse();
+        await checkAgainstReference(({ x }: { x: Tensor }) => x.mul(2).reshape(to).add(1).reshape(from).exp(), { x: spec(from) }, { seed });
+      }),
+      { numRuns: 15 },
+    );
   });
 });

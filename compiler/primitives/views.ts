@@ -51,14 +51,56 @@ definePrimitive({
     kind: 'fusable',
     emit: (ctx, idx) => {
       const inShape = ctx.inputs[0].shape;
-      const outStr = stridesOf(ctx.out.shape);
-      const lin = ctx.bind(idx.map((e, d) => (ctx.out.shape[d] === 1 ? '0' : `${e} * ${outStr[d]}`)).join(' + ') || '0', 'i32');
-      const inStr = stridesOf(inShape);
-      return ctx.load(0, inShape.map((s, d) => (s === 1 ? '0' : d === 0 ? `(${lin} / ${inStr[d]})` : `((${lin} / ${inStr[d]}) % ${s})`)));
+      const grouped = reshapeGroups(inShape, ctx.out.shape);
+      if (!grouped) {
+        const outStr = stridesOf(ctx.out.shape);
+        const lin = ctx.bind(idx.map((e, d) => (ctx.out.shape[d] === 1 ? '0' : `${e} * ${outStr[d]}`)).join(' + ') || '0', 'i32');
+        const inStr = stridesOf(inShape);
+        return ctx.load(0, inShape.map((s, d) => (s === 1 ? '0' : d === 0 ? `(${lin} / ${inStr[d]})` : `((${lin} / ${inStr[d]}) % ${s})`)));
+      }
+      // axes map group by group: a kept axis is its index, merged axes a sum, and only split axes divide
+      const src = inShape.map(() => '0');
+      for (const { ins, outs } of grouped) {
+        if (ins.length === 1 && outs.length === 1) {
+          src[ins[0]] = idx[outs[0]];
+          continue;
+        }
+        let lin = outs.length === 1 ? idx[outs[0]] : outs.map((o, k) => `${idx[o]} * ${outs.slice(k + 1).reduce((p, q) => p * ctx.out.shape[q], 1)}`).join(' + ');
+        if (ins.length > 1) lin = ctx.bind(lin, 'i32');
+        ins.forEach((d, k) => {
+          const inner = ins.slice(k + 1).reduce((p, q) => p * inShape[q], 1);
+          const q = inner === 1 ? lin : `(${lin} / ${inner})`;
+          src[d] = k === 0 ? `(${q})` : `(${q} % ${inShape[d]})`;
+        });
+      }
+      return ctx.load(0, src);
     },
   },
   vjp: (ct, [x]) => [ct.reshape(x.shape)],
 });
+
+/**
+ * The axes of a reshape in groups of equal size (axes of size 1 left out): [8, 4, 362] to
+ * [8, 2, 2, 362] is {8}->{8}, {4}->{2, 2}, {362}->{362}. Undefined for empty tensors.
+ */
+export function reshapeGroups(from: readonly number[], to: readonly number[]): { ins: number[]; outs: number[] }[] | undefined {
+  if (from.includes(0) || to.includes(0)) return undefined;
+  const ins = from.flatMap((d, i) => (d === 1 ? [] : [i]));
+  const outs = to.flatMap((d, i) => (d === 1 ? [] : [i]));
+  const groups: { ins: number[]; outs: number[] }[] = [];
+  let [i, o] = [0, 0];
+  while (i < ins.length && o < outs.length) {
+    const g = { ins: [ins[i]], outs: [outs[o]] };
+    let [pi, po] = [from[ins[i++]], to[outs[o++]]];
+    while (pi !== po) {
+      if (pi < po && i < ins.length) pi *= from[(g.ins.push(ins[i]), ins[i++])];
+      else if (po < pi && o < outs.length) po *= to[(g.outs.push(outs[o]), outs[o++])];
+      else return undefined;
+    }
+    groups.push(g);
+  }
+  return i === ins.length && o === outs.length ? groups : undefined;
+}
 
 // ---------------------------------------------------------------- permute
 definePrimitive({
