@@ -63,6 +63,9 @@ export async function ortMatmulCase(a: Float32Array, aShape: number[], b: Float3
     intraOpNumThreads: 2,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
+    // no spin-waiting between runs: ORT's idle threads otherwise keep both cores busy and slow
+    // down every contestant timed after it (measured: our matmul 46 -> 28 GFLOP/s beside it)
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   });
   const feeds = { A: new ort.Tensor('float32', a, aShape), B: new ort.Tensor('float32', b, bShape) };
   let out: OrtTensor | undefined;
