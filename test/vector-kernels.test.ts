@@ -81,6 +81,25 @@ describe('elementwise kernels four outputs wide', () => {
     );
   });
 
+  it('reductions over leading axes keep four accumulators, one per output', async () => {
+    const [k] = kernelsOf(({ x }: { x: Tensor }) => x.mul(x).sum(0), { x: spec([6, 16]) });
+    expect(k).toContain('array<vec4<f32>>');
+    await checkAgainstReference(
+      ({ x, y, i }: { x: Tensor; y: Tensor; i: Tensor<[3, 5, 8], 'i32'> }) => ({
+        sum: x.mul(y).sum(0),
+        max: x.exp().max([0, 1]),
+        min: x.min(1, true),
+        argmax: x.argmax(0),
+        argmin: x.neg().argmax(1),
+        ints: i.sum([0, 1]),
+        broadcastLeaf: x.add(y.sum(0, true)).sum(1),
+        lastAxis: x.sum(-1),
+      }),
+      { x: spec([3, 5, 8]), y: spec([3, 5, 8]), i: spec([3, 5, 8], 'i32') },
+      { gen: { x: (n, r) => Array.from({ length: n }, () => -2 + 4 * r()), y: (n, r) => Array.from({ length: n }, () => r()), i: ints(-9, 9) } },
+    );
+  });
+
   it('property: random shapes with a last axis of 4k, leaves broadcast on random axes', async () => {
     await fc.assert(
       fc.asyncProperty(

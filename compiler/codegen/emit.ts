@@ -199,23 +199,26 @@ const IDENTITY: Record<string, (d: DType) => string> = {
  * masked per-lane load). Leaves read any other way are re-declared scalar and generated again.
  */
 function emitSiblings(roots: readonly Node[], mat: ReadonlySet<number>): EmittedKernel {
+  const combine = primitive(roots[0].op).emission;
+  const reduce = combine.kind === 'reduce' ? combine.combine : undefined;
   const readSet = new Map<number, Node>();
   for (const r of roots) for (const l of leafBuffers(r, mat)) readSet.set(l.id, l);
   const reads = [...readSet.values()];
   const shape = roots[0].type.shape;
   const C = shape.length ? shape[shape.length - 1] : 1;
   const vector = C % VECTOR_LANES === 0 && numel(shape) > 0 && roots.every((r) => byteSize(r.type.dtype) === 4);
-  if (!vector) return siblingsKernel(roots, reads, shape);
+  if (!vector) return siblingsKernel(roots, reads, shape, undefined, reduce);
   let scalar = new Set<number>();
   for (;;) {
     const lanes: Lanes = { names: [], scalar, scalarUse: new Set() };
-    const k = siblingsKernel(roots, reads, shape, lanes);
+    const k = siblingsKernel(roots, reads, shape, lanes, reduce);
     if (lanes.scalarUse.size === 0) return k;
     scalar = new Set([...scalar, ...lanes.scalarUse]);
   }
 }
 
-function siblingsKernel(roots: readonly Node[], reads: readonly Node[], shape: readonly number[], lanesIn?: Lanes): EmittedKernel {
+/** `reduce`: the one root is a reduction (keeping its axes as size 1), each lane with its own accumulator. */
+function siblingsKernel(roots: readonly Node[], reads: readonly Node[], shape: readonly number[], lanesIn?: Lanes, reduce?: ReduceCombine): EmittedKernel {
   const top = new Scope();
   const width = lanesIn ? VECTOR_LANES : 1;
   const { lines, idx } = unravel(lanesIn ? `(tid * ${VECTOR_LANES})` : 'tid', shape, 'o');
@@ -231,7 +234,7 @@ function siblingsKernel(roots: readonly Node[], reads: readonly Node[], shape: r
   }
   const eb = new ExprBuilder(reads, lanes);
   roots.forEach((r, i) => {
-    const vals = laneIdx.map((li) => eb.gen(r, li, top, true));
+    const vals = reduce ? reduceLanes(r, reduce, laneIdx, eb, top) : laneIdx.map((li) => eb.gen(r, li, top, true));
     const st = storageType(r.type.dtype);
     top.lines.push(lanes ? `out${i}[tid] = vec4<${st}>(${vals.map((v) => storeConv(v, r.type.dtype)).join(', ')});` : `st_out${i}(tid, ${vals[0]});`);
   });
@@ -259,6 +262,35 @@ function siblingsKernel(roots: readonly Node[], reads: readonly Node[], shape: r
   return { node: roots[0], reads, outputs: roots, bindings, wgsl, groups: Math.ceil(invocations / 64), invocations, label: roots.map((r) => `${r.op}#${r.id}`).join('+') };
 }
 
+type ReduceCombine = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
+
+/** The loop of a reduction: one accumulator per lane (names returned), over the reduced axes of the input. */
+function reduceLanes(n: Node, combine: ReduceCombine, laneIdx: readonly (readonly string[])[], eb: ExprBuilder, top: Scope): string[] {
+  const x = n.inputs[0];
+  const axes = n.attrs.axes as number[];
+  const redShape = axes.map((a) => x.type.shape[a]);
+  const ru = unravel('r_', redShape, 'r_d');
+  const loop = new Scope(top, ['r_', ...ru.idx]);
+  loop.lines.push(...ru.lines);
+  const xt = x.type.dtype;
+  const arg = combine === 'argmax' || combine === 'argmin';
+  const base = arg ? (combine === 'argmax' ? 'max' : 'min') : combine;
+  const results = laneIdx.map((idx, j) => {
+    const v = eb.gen(x, idx.map((e, d) => (axes.includes(d) ? ru.idx[axes.indexOf(d)] : e)), loop);
+    top.lines.push(`var acc${j}: ${valueType(xt)} = ${IDENTITY[base](xt)};`);
+    if (arg) {
+      top.lines.push(`var best${j} = -1;`);
+      const better = combine === 'argmax' ? `(${v} > acc${j} || (${v} != ${v} && acc${j} == acc${j}))` : `(${v} < acc${j} || (${v} != ${v} && acc${j} == acc${j}))`;
+      loop.lines.push(`if (best${j} < 0 || ${better}) { acc${j} = ${v}; best${j} = r_; }`);
+      return `best${j}`;
+    }
+    loop.lines.push(combine === 'sum' ? `acc${j} += ${v};` : `acc${j} = ${combine}(acc${j}, ${v});`);
+    return `acc${j}`;
+  });
+  top.lines.push(`for (var r_ = 0; r_ < ${numel(redShape)}; r_++) {`, ...loop.lines.map((l) => '  ' + l), '}');
+  return results;
+}
+
 /** The kernels computing a schedule group: one node, or several same-shape elementwise siblings. */
 export function emitGroup(group: readonly Node[], mat: ReadonlySet<number>, features: ReadonlySet<string>, device: DeviceTraits = PORTABLE_DEVICE): EmittedKernel[] {
   return group.length === 1 ? emitKernels(group[0], mat, features, device) : [emitSiblings(group, mat)];
@@ -267,7 +299,7 @@ export function emitGroup(group: readonly Node[], mat: ReadonlySet<number>, feat
 export function emitKernels(n: Node, mat: ReadonlySet<number>, features: ReadonlySet<string>, device: DeviceTraits = PORTABLE_DEVICE): EmittedKernel[] {
   const p = primitive(n.op);
   const em = p.emission;
-  if (em.kind === 'fusable') return [emitSiblings([n], mat)];
+  if (em.kind === 'fusable' || em.kind === 'reduce') return [emitSiblings([n], mat)];
   let body: string;
   let reads: Node[];
   let invocations = numel(n.type.shape);
@@ -283,41 +315,7 @@ export function emitKernels(n: Node, mat: ReadonlySet<number>, features: Readonl
     workgroupSize = ks.workgroupSize;
     helpers = new Map(ks.helpers ?? []);
   } else {
-    // in order of first use, so structurally equal kernels get equal WGSL and share a pipeline
-    reads = [...leafBuffers(n, mat)];
-    const eb = new ExprBuilder(reads);
-    const top = new Scope();
-    const { lines, idx } = unravel('tid', n.type.shape, 'o');
-    top.lines.push(...lines);
-    if (em.kind === 'reduce') {
-      body = '';
-      const x = n.inputs[0];
-      const axes = n.attrs.axes as number[];
-      const redShape = axes.map((a) => x.type.shape[a]);
-      const rn = numel(redShape);
-      const ru = unravel('r_', redShape, 'r_d');
-      const loop = new Scope(top, ['r_', ...ru.idx]);
-      loop.lines.push(...ru.lines);
-      const full = idx.map((e, d) => (axes.includes(d) ? ru.idx[axes.indexOf(d)] : e));
-      const v = eb.gen(x, full, loop);
-      const xt = x.type.dtype;
-      const arg = em.combine === 'argmax' || em.combine === 'argmin';
-      const base = arg ? (em.combine === 'argmax' ? 'max' : 'min') : em.combine;
-      top.lines.push(`var acc: ${valueType(xt)} = ${IDENTITY[base](xt)};`);
-      if (arg) {
-        top.lines.push('var best = -1;');
-        const better = em.combine === 'argmax' ? `(${v} > acc || (${v} != ${v} && acc == acc))` : `(${v} < acc || (${v} != ${v} && acc == acc))`;
-        loop.lines.push(`if (best < 0 || ${better}) { acc = ${v}; best = r_; }`);
-      } else {
-        loop.lines.push(em.combine === 'sum' ? `acc += ${v};` : `acc = ${em.combine}(acc, ${v});`);
-      }
-      top.lines.push(`for (var r_ = 0; r_ < ${rn}; r_++) {`, ...loop.lines.map((l) => '  ' + l), '}');
-      top.lines.push(arg ? 'st_out(tid, best);' : 'st_out(tid, acc);');
-    } else {
-      throw new Error(`no kernel for source ${n.op}`);
-    }
-    body = top.lines.map((l) => '  ' + l).join('\n');
-    helpers = eb.helpers;
+    throw new Error(`no kernel for source ${n.op}`);
   }
   const types: TensorType[] = [n.type, ...reads.map((r) => r.type)];
   const needF16 = types.some((t) => t.dtype === 'f16');

@@ -69,6 +69,8 @@ export function groupSiblings(kernels: readonly Node[], mat: ReadonlySet<number>
 }
 
 const kindOf = (n: Node) => primitive(n.op).emission.kind;
+/** readers that may each recompute a one-op node rather than read it from a buffer */
+const MAX_RECOMPUTE = 4;
 const VIEW_OPS = new Set(['reshape', 'permute', 'expand', 'slice']);
 
 /** `maxInputs`: storage bindings a kernel may read (the output takes one more). */
@@ -88,9 +90,17 @@ export function schedule(g: Graph, maxInputs = 7, forced: ReadonlySet<number> = 
     if (kind === 'fusable' && numel(n.type.shape) <= 16 && n.inputs.every((i) => cheap.has(i.id) || mat.has(i.id) || kindOf(i) !== 'fusable')) cheap.add(n.id);
     if (VIEW_OPS.has(n.op) && (cheap.has(n.inputs[0].id) || mat.has(n.inputs[0].id))) cheap.add(n.id);
   }
-  // a fusable node read by several kernels is computed once, unless it is only index arithmetic
+  // a fusable node read by several kernels is computed once, unless it is only index arithmetic,
+  // or one elementwise op on one buffer (and scalars): each reader loads that buffer instead of
+  // the node's, so recomputing it saves a kernel and a pass over memory (a gradient scaled
+  // before both the norm and the update of a parameter)
+  const recomputable = (n: Node) =>
+    !VIEW_OPS.has(n.op) && n.op !== 'random' &&
+    (users.get(n.id)?.length ?? 0) <= MAX_RECOMPUTE &&
+    n.inputs.every((i) => mat.has(i.id) || cheap.has(i.id)) &&
+    n.inputs.filter((i) => !cheap.has(i.id) && numel(i.type.shape) > 16).length <= 1;
   for (const n of nodes) {
-    if (kindOf(n) === 'fusable' && !cheap.has(n.id) && (users.get(n.id)?.length ?? 0) > 1) mat.add(n.id);
+    if (kindOf(n) === 'fusable' && !cheap.has(n.id) && (users.get(n.id)?.length ?? 0) > 1 && !recomputable(n)) mat.add(n.id);
   }
   // ...or unless every kernel that would inline it is an elementwise root of its own shape:
   // those become siblings in one kernel, which computes it once (see groupSiblings)
