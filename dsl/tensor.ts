@@ -364,8 +364,15 @@ export function concat<D extends DType>(xs: readonly Tensor<Shape, D>[], axis = 
   if (xs.length === 0) shapeError('concat', 'needs at least one tensor');
   const a = normAxis(axis, xs[0].rank, 'concat');
   if (xs.length === 1) return xs[0];
+  // a kernel binds a handful of buffers: many parts are joined in a tree of concats, so the
+  // scheduler can give each inner one a buffer when the parts are buffers themselves
+  if (xs.length > CONCAT_FAN_IN) {
+    const groups = Array.from({ length: Math.ceil(xs.length / CONCAT_FAN_IN) }, (_, i) => concat(xs.slice(i * CONCAT_FAN_IN, (i + 1) * CONCAT_FAN_IN), a));
+    return concat(groups, a);
+  }
   return wrap(apply('concat', xs.map((x) => x.node), { axis: a }));
 }
+const CONCAT_FAN_IN = 8;
 
 export function split<D extends DType>(x: Tensor<Shape, D>, sizes: number | readonly number[], axis = 0): Tensor<Shape, D>[] {
   const a = normAxis(axis, x.rank, 'split');

@@ -27,7 +27,7 @@ const enableF16 = (...ds: DType[]) => (ds.includes('f16') ? 'enable f16;\n' : ''
  */
 function packShader(src: DType, rowsAcross: boolean): string {
   const [kqAt, rAt] = rowsAcross ? ['gid.y', 'gid.x'] : ['gid.x', 'gid.y'];
-  return `${enableF16(src)}struct P { rows: u32, k: u32, rowsPad: u32, kq: u32, sR: u32, sK: u32, sB: u32, _pad: u32 }
+  return `${enableF16(src)}struct P { rows: u32, k: u32, rowsPad: u32, kq: u32, sR: u32, sK: u32, sB: u32, _pad: u32, off: u32 }
 @group(0) @binding(0) var<storage, read> src: array<${storage(src)}>;
 @group(0) @binding(1) var dst: texture_storage_2d<rgba32float, write>;
 @group(0) @binding(2) var<uniform> p: P;
@@ -38,7 +38,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (kq >= p.kq || r >= p.rowsPad) { return; }
   var v = vec4<f32>(0.0);
   if (r < p.rows) {
-    let base = gid.z * p.sB + r * p.sR;
+    let base = p.off + gid.z * p.sB + r * p.sR;
     for (var i = 0u; i < 4u; i++) {
       let k = kq * 4u + i;
       if (k < p.k) { v[i] = f32(src[base + k * p.sK]); }
@@ -51,7 +51,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 /** The same packing into a scratch buffer laid out as the texture (rows `pitch` texels apart), which a copy then moves into the texture. */
 function packToBufferShader(src: DType, rowsAcross: boolean): string {
   const [kqAt, rAt] = rowsAcross ? ['gid.y', 'gid.x'] : ['gid.x', 'gid.y'];
-  return `${enableF16(src)}struct P { rows: u32, k: u32, rowsPad: u32, kq: u32, sR: u32, sK: u32, sB: u32, pitch: u32 }
+  return `${enableF16(src)}struct P { rows: u32, k: u32, rowsPad: u32, kq: u32, sR: u32, sK: u32, sB: u32, pitch: u32, off: u32 }
 @group(0) @binding(0) var<storage, read> src: array<${storage(src)}>;
 @group(0) @binding(1) var<storage, read_write> dst: array<vec4<f32>>;
 @group(0) @binding(2) var<uniform> p: P;
@@ -63,7 +63,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   // four loads with constant component indices (a loop writing v[i] stays a loop over memory on llvmpipe);
   // reads past the edge are clamped by WebGPU's robustness and then replaced by zero
   let k0 = kq * 4u;
-  let at = gid.z * p.sB + r * p.sR + k0 * p.sK;
+  let at = p.off + gid.z * p.sB + r * p.sR + k0 * p.sK;
   let live = r < p.rows;
   let v = vec4<f32>(
     select(0.0, f32(src[at]), live && k0 < p.k),
@@ -84,7 +84,7 @@ function mmShader(out: DType): string {
     );
   }
   return `enable subgroups;
-${enableF16(out)}struct P { m: u32, n: u32, kq: u32, mt: u32, nt: u32, mpad: u32, npad: u32, tiles: u32 }
+${enableF16(out)}struct P { m: u32, n: u32, kq: u32, mt: u32, nt: u32, mpad: u32, npad: u32, tiles: u32, outOff: u32 }
 @group(0) @binding(0) var<storage, read_write> out: array<${storage(out)}>;
 @group(0) @binding(1) var ta: texture_2d<f32>;
 @group(0) @binding(2) var tb: texture_2d<f32>;
@@ -110,7 +110,7 @@ ${rows.join('\n')}
   }
   let row0 = mt * ${TILE_M}u;
   let col0 = nt * ${TILE_N}u + lane * ${LANE_N}u;
-  let base = bat * p.m * p.n;
+  let base = p.outOff + bat * p.m * p.n;
   for (var r = 0u; r < ${TILE_M}u; r++) {
     let row = row0 + r;
     if (row >= p.m) { break; }
@@ -135,14 +135,18 @@ export interface TextureMatmulShape {
 export function textureMatmulFits(s: TextureMatmulShape, maxDim: number): boolean {
   const mpad = Math.ceil(s.m / TILE_M) * TILE_M;
   const npad = Math.ceil(s.n / TILE_N) * TILE_N;
-  return s.k > 0 && s.m > 0 && s.n > 0 && Math.ceil(s.k / 4) <= maxDim && s.batches * mpad <= maxDim && s.batches * npad <= maxDim;
+  return s.k > 0 && s.m > 0 && s.n > 0 && Math.ceil(s.k / 4) <= maxDim && mpad <= maxDim && npad <= maxDim;
 }
 
 const TEXEL_BYTES = 16;
 /** buffer-to-texture copies need rows a multiple of 256 bytes apart */
 const COPY_ROW_ALIGN = 256;
 
-export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DType, out: DType, maxScratchBytes = 1 << 27): RawKernel[] {
+/**
+ * The kernels of one product: per group of batches whose operands fit a texture's height (all
+ * of them, mostly), pack or copy A and B into the two textures, then multiply.
+ */
+export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DType, out: DType, maxScratchBytes = 1 << 27, maxDim = 8192): RawKernel[] {
   const { batches, m, n, k } = s;
   const kq = Math.ceil(k / 4);
   const mpad = Math.ceil(m / TILE_M) * TILE_M;
@@ -150,50 +154,55 @@ export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DTy
   // logical A [M, K] and B^T [N, K] as (row stride, k stride, batch stride) over the stored buffers
   const aStr = s.ta ? [1, m, m * k] : [k, 1, m * k];
   const bStr = s.tb ? [k, 1, n * k] : [1, n, n * k];
-  const pack = (input: number, key: string, rows: number, rowsPad: number, str: number[], dt: DType): RawKernel => {
+  const per = Math.min(batches, Math.max(1, Math.floor(maxDim / Math.max(mpad, npad))));
+  const chunked = per < batches;
+  const pack = (input: number, key: string, rows: number, rowsPad: number, str: number[], dt: DType, b0: number, batchesHere: number): RawKernel => {
+    const label = chunked ? `${key}@${b0}` : key;
     // already in the texture's layout (f32 rows of K contiguous values, 256-byte aligned): copy it
     if (dt === 'f32' && str[1] === 1 && str[0] === k && (k * 4) % COPY_ROW_ALIGN === 0) {
-      const regions = Array.from({ length: batches }, (_, b) => ({ offset: b * str[2] * 4, y: b * rowsPad, rows }));
-      return { wgsl: '', bindings: [{ kind: 'in', input }], groups: 0, label: `copy${key}`, copy: { key, from: 'in', width: kq, bytesPerRow: k * 4, regions } };
+      const regions = Array.from({ length: batchesHere }, (_, b) => ({ offset: (b0 + b) * str[2] * 4, y: b * rowsPad, rows }));
+      return { wgsl: '', bindings: [{ kind: 'in', input }], groups: 0, label: `copy${label}`, copy: { key, from: 'in', width: kq, bytesPerRow: k * 4, regions } };
     }
     const rowsAcross = str[0] === 1;
     const [gx, gy] = rowsAcross ? [rowsPad, kq] : [kq, rowsPad];
-    const groups = [Math.ceil(gx / 8), Math.ceil(gy / 8), batches] as const;
+    const groups = [Math.ceil(gx / 8), Math.ceil(gy / 8), batchesHere] as const;
     const pitch = Math.ceil((kq * TEXEL_BYTES) / COPY_ROW_ALIGN) * (COPY_ROW_ALIGN / TEXEL_BYTES);
-    const uniform = { kind: 'uniform' as const, data: Uint32Array.from([rows, k, rowsPad, kq, str[0], str[1], str[2], pitch]) };
-    const scratch = pitch * TEXEL_BYTES * batches * rowsPad;
+    const uniform = { kind: 'uniform' as const, data: Uint32Array.from([rows, k, rowsPad, kq, str[0], str[1], str[2], pitch, b0 * str[2]]) };
+    const scratch = pitch * TEXEL_BYTES * batchesHere * rowsPad;
     if (scratch <= maxScratchBytes) {
       return {
         wgsl: packToBufferShader(dt, rowsAcross),
         bindings: [{ kind: 'in', input }, { kind: 'scratch', bytes: scratch }, uniform],
         groups,
-        label: `pack${key}`,
-        copy: { key, from: 'scratch', width: kq, bytesPerRow: pitch * TEXEL_BYTES, regions: [{ offset: 0, y: 0, rows: batches * rowsPad }] },
+        label: `pack${label}`,
+        copy: { key, from: 'scratch', width: kq, bytesPerRow: pitch * TEXEL_BYTES, regions: [{ offset: 0, y: 0, rows: batchesHere * rowsPad }] },
       };
     }
     return {
       wgsl: packShader(dt, rowsAcross),
-      bindings: [{ kind: 'in', input }, { kind: 'texture', key, access: 'write', width: kq, height: batches * rowsPad }, uniform],
+      bindings: [{ kind: 'in', input }, { kind: 'texture', key, access: 'write', width: kq, height: per * rowsPad }, uniform],
       groups,
-      label: `pack${key}`,
+      label: `pack${label}`,
     };
   };
   const mt = mpad / TILE_M;
   const nt = npad / TILE_N;
-  const tiles = batches * mt * nt;
-  return [
-    pack(0, 'A', m, mpad, aStr, inA),
-    pack(1, 'B', n, npad, bStr, inB),
-    {
+  // every group of batches reuses the same two textures (sized for the largest group)
+  const kernels: RawKernel[] = [];
+  for (let b0 = 0; b0 < batches; b0 += per) {
+    const nb = Math.min(per, batches - b0);
+    const tiles = nb * mt * nt;
+    kernels.push(pack(0, 'A', m, mpad, aStr, inA, b0, nb), pack(1, 'B', n, npad, bStr, inB, b0, nb), {
       wgsl: mmShader(out),
       bindings: [
         { kind: 'out' },
-        { kind: 'texture', key: 'A', access: 'read', width: kq, height: batches * mpad },
-        { kind: 'texture', key: 'B', access: 'read', width: kq, height: batches * npad },
-        { kind: 'uniform', data: Uint32Array.from([m, n, kq, mt, nt, mpad, npad, tiles]) },
+        { kind: 'texture', key: 'A', access: 'read', width: kq, height: per * mpad },
+        { kind: 'texture', key: 'B', access: 'read', width: kq, height: per * npad },
+        { kind: 'uniform', data: Uint32Array.from([m, n, kq, mt, nt, mpad, npad, tiles, b0 * m * n]) },
       ],
       groups: tiles,
-      label: 'mm',
-    },
-  ];
+      label: chunked ? `mm@${b0}` : 'mm',
+    });
+  }
+  return kernels;
 }

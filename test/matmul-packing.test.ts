@@ -55,6 +55,16 @@ describe('operands of the texture matmul', () => {
     await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => matmul(a.cast('f16'), b.cast('f16')).cast('f32'), { a: spec([64, 256]), b: spec([256, 72]) }, { rtol: 2e-2, atol: 2e-2 });
   });
 
+  it('batches whose rows outgrow a texture are multiplied in groups that share the textures', async () => {
+    // 17 batches of 1000 rows: 17 x 1024 padded rows exceed a texture of 8192 (groups of 8, 8, 1)
+    // or of 16384 (llvmpipe's: 16 and 1)
+    const f = ({ a, b }: { a: Tensor; b: Tensor }) => matmul(a, b);
+    const specs = () => ({ a: spec([17, 1000, 16]), b: spec([17, 16, 72]) });
+    const labels = steps(f, specs()).map((k) => k.label.split(':')[1]);
+    expect(labels).toEqual(['packA@0', 'packB@0', 'packA@8', 'packB@8', 'packA@16', 'packB@16']);
+    await checkAgainstReference(f, specs(), { rtol: 1e-4, atol: 1e-4 });
+  });
+
   it('a weight split into row blocks is copied from its offset into the buffer', async () => {
     // w: 320 x 256 f32 = 320 kB; with 128 kB bindings it is read in row blocks bound at offsets
     const f = ({ x, w }: { x: Tensor; w: Tensor }) => matmul(x, w.permute([1, 0]));

@@ -124,6 +124,18 @@ describe('long reductions run in two passes', () => {
   });
 });
 
+describe('concat of many tensors', () => {
+  it('joins 40 reductions, each a buffer of its own (one kernel binds at most 15)', async () => {
+    await checkAgainstReference(
+      ({ x }: { x: Tensor }) => {
+        const parts = Array.from({ length: 40 }, (_, i) => x.slice([[i, i + 1]]).mul(x.slice([[i, i + 1]])).sum(1));
+        return { cat: concat(parts, 0), mixed: concat([...parts.slice(0, 20).map((p) => p.mul(2)), x.slice([[0, 3], [0, 1]]).reshape([3])], 0) };
+      },
+      { x: spec([40, 9]) },
+    );
+  });
+});
+
 describe('reshape maps axes group by group', () => {
   it('groups axes of equal size, leaving out axes of size 1', () => {
     expect(reshapeGroups([8, 4, 362], [8, 2, 2, 362])).toEqual([{ ins: [0], outs: [0] }, { ins: [1], outs: [1, 2] }, { ins: [2], outs: [3] }]);

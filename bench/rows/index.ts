@@ -11,5 +11,6 @@ import { mlpRows } from './mlp';
 import { normRows } from './norms';
 import { presetRows } from './preset';
 import { omniRows } from './omni';
+import { whisperLayerRows } from './whisper-layer';
 
-export const allRows = (): Row[] => [...compileRows(), ...matmulRows(), ...normRows(), ...attentionRows(), ...convRows(), ...mlpRows(), ...omniRows(), ...presetRows()];
+export const allRows = (): Row[] => [...compileRows(), ...matmulRows(), ...normRows(), ...attentionRows(), ...convRows(), ...whisperLayerRows(), ...mlpRows(), ...omniRows(), ...presetRows()];

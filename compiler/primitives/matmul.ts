@@ -58,7 +58,7 @@ definePrimitive({
       // a CPU rasteriser with 8-lane subgroups takes the texture kernel (5x faster there)
       // (small products stay on the portable kernel: two packing dispatches would cost more than they save)
       if (k.device.cpuLike && k.device.subgroupSize === 8 && k.features.has('subgroups') && batches * M * N * K >= TEXTURE_MIN_MACS && textureMatmulFits(shape, k.device.maxTextureDimension2D)) {
-        return textureMatmulKernels(shape, k.inputs[0].dtype, k.inputs[1].dtype, k.out.dtype, k.device.maxStorageBufferBindingSize);
+        return textureMatmulKernels(shape, k.inputs[0].dtype, k.inputs[1].dtype, k.out.dtype, k.device.maxStorageBufferBindingSize, k.device.maxTextureDimension2D);
       }
       // each invocation owns a 4x4 block of C; rows/cols past the edge read a clamped
       // (valid) address and are simply not stored, so the inner loop has no branches

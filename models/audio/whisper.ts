@@ -215,7 +215,8 @@ export function chunkedAttention(q: Tensor, k: Tensor, v: Tensor, budget = ATTEN
   return concat(byRows, 0);
 }
 
-function encoderLayer(p: WhisperLayerParams, heads: number, x: Tensor): Tensor {
+/** One pre-norm encoder layer on x [B, T, d_model]. */
+export function whisperEncoderLayer(p: WhisperLayerParams, heads: number, x: Tensor): Tensor {
   const [B, T, d] = x.shape;
   const hd = d / heads;
   const a = p.self_attn;
@@ -240,7 +241,7 @@ export function whisperEncoder(c: WhisperEncoderConfig, p: WhisperEncoderParams,
   const h2 = gelu(conv1d(h1, p.conv2.weight, p.conv2.bias, { stride: 2, padding: 1 }));
   const pos = Tp === c.max_source_positions ? p.embed_positions.weight : p.embed_positions.weight.slice([[0, Tp]]);
   let x = h2.transpose(1, 2).add(pos);
-  for (const layer of p.layers) x = encoderLayer(layer, c.encoder_attention_heads, x);
+  for (const layer of p.layers) x = whisperEncoderLayer(layer, c.encoder_attention_heads, x);
   return ln(p.layer_norm, x);
 }
 
