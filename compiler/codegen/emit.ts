@@ -1,7 +1,9 @@
 /**
- * WGSL for one scheduled kernel. Every kernel has the same frame: the output buffer at
- * binding 0, the buffers it reads at 1.., typed accessors `ld_inK` / `st_out` that convert
- * storage (f16, bool-as-u32) to value types, and one invocation index `tid`.
+ * WGSL for one scheduled kernel. Elementwise roots and reductions share one frame (outputs at
+ * bindings 0.., the buffers they read after, typed accessors `ld_inK` that convert storage
+ * (f16, bool-as-u32) to value types, one invocation index `tid`, four outputs per invocation
+ * where the last axis allows); primitives with kernels of their own (matmul, conv, row norms)
+ * write theirs into the same frame or bring whole shaders.
  */
 import type { DType, Node, TensorType } from '../ir';
 import { numel, stridesOf } from '../ir';
@@ -300,23 +302,12 @@ export function emitKernels(n: Node, mat: ReadonlySet<number>, features: Readonl
   const p = primitive(n.op);
   const em = p.emission;
   if (em.kind === 'fusable' || em.kind === 'reduce') return [emitSiblings([n], mat)];
-  let body: string;
-  let reads: Node[];
-  let invocations = numel(n.type.shape);
-  let workgroupSize = 64;
-  let helpers: Map<string, string>;
-  if (em.kind === 'kernel') {
-    reads = [...n.inputs];
-    const src = em.emit({ out: n.type, inputs: n.inputs.map((i) => i.type), features, device }, n.attrs);
-    if (Array.isArray(src)) return (src as readonly RawKernel[]).map((rk) => rawKernel(n, rk));
-    const ks = src as KernelSource;
-    body = ks.code;
-    invocations = ks.invocations;
-    workgroupSize = ks.workgroupSize;
-    helpers = new Map(ks.helpers ?? []);
-  } else {
-    throw new Error(`no kernel for source ${n.op}`);
-  }
+  if (em.kind !== 'kernel') throw new Error(`no kernel for source ${n.op}`);
+  const reads = [...n.inputs];
+  const src = em.emit({ out: n.type, inputs: n.inputs.map((i) => i.type), features, device }, n.attrs);
+  if (Array.isArray(src)) return (src as readonly RawKernel[]).map((rk) => rawKernel(n, rk));
+  const { code: body, invocations, workgroupSize } = src as KernelSource;
+  const helpers = new Map((src as KernelSource).helpers ?? []);
   const types: TensorType[] = [n.type, ...reads.map((r) => r.type)];
   const needF16 = types.some((t) => t.dtype === 'f16');
   const decls = [
