@@ -22,13 +22,15 @@ function kernelsOf(fn: (args: any) => unknown, specs: Record<string, ReturnType<
 }
 
 describe('elementwise kernels four outputs wide', () => {
-  it('take the vec4 path only where the last axis allows it', () => {
+  it('take the vector path only where the last axis allows it', () => {
     const f = ({ a, b }: { a: Tensor; b: Tensor }) => a.mul(b).add(1).tanh();
     const [wide] = kernelsOf(f, { a: spec([6, 8]), b: spec([6, 8]) });
     expect(wide).toContain('array<vec4<f32>>');
     expect(wide).toMatch(/in0\[tid\]/);
-    const [narrow] = kernelsOf(f, { a: spec([6, 7]), b: spec([6, 7]) });
-    expect(narrow).not.toContain('vec4');
+    const [odd] = kernelsOf(f, { a: spec([6, 7]), b: spec([6, 7]) });
+    expect(odd).not.toContain('array<vec');
+    const [even] = kernelsOf(f, { a: spec([6, 10]), b: spec([6, 10]) });
+    expect(even).toContain('array<vec2<f32>>');
   });
 
   it('f32 chains with leaves along, across and broadcast over the last axis', async () => {
@@ -81,6 +83,19 @@ describe('elementwise kernels four outputs wide', () => {
     );
   });
 
+  it('two outputs wide where the last axis is even but not a multiple of 4', async () => {
+    await checkAgainstReference(
+      ({ a, b, c, m }: { a: Tensor; b: Tensor; c: Tensor; m: Tensor<[3, 362], 'bool'> }) => ({
+        along: a.mul(b).add(c).exp(),
+        sel: where(m, a, b.neg()).gt(0),
+        shifted: a.slice([null, [1, 361]]).sub(a.slice([null, [0, 360]])),
+        reduced: a.mul(b).sum(0),
+      }),
+      { a: spec([3, 362]), b: spec([3, 362]), c: spec([362]), m: spec([3, 362], 'bool') },
+      { gen: { a: (n, r) => Array.from({ length: n }, () => r() - 0.5), b: (n, r) => Array.from({ length: n }, () => r()), c: (n, r) => Array.from({ length: n }, () => r()), m: ints(0, 2) } },
+    );
+  });
+
   it('reductions over leading axes keep four accumulators, one per output', async () => {
     const [k] = kernelsOf(({ x }: { x: Tensor }) => x.mul(x).sum(0), { x: spec([6, 16]) });
     expect(k).toContain('array<vec4<f32>>');
@@ -100,7 +115,7 @@ describe('elementwise kernels four outputs wide', () => {
     );
   });
 
-  it('property: random shapes with a last axis of 4k, leaves broadcast on random axes', async () => {
+  it('property: random shapes with a last axis of 4k or 2k, leaves broadcast on random axes', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 0, maxLength: 2 }),
@@ -108,7 +123,7 @@ describe('elementwise kernels four outputs wide', () => {
         fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
         fc.integer({ min: 0, max: 1000 }),
         async (lead, q, bcast, seed) => {
-          const shape = [...lead, 4 * q];
+          const shape = [...lead, (seed % 2 ? 4 : 2) * q];
           const bShape = shape.map((d, i) => (bcast[i % 3] ? 1 : d));
           await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => a.mul(b).add(b.exp()).maximum(a), { a: spec(shape), b: spec(bShape) }, { seed });
         },

@@ -1,7 +1,7 @@
 /**
  * WGSL for one scheduled kernel. Elementwise roots and reductions share one frame (outputs at
  * bindings 0.., the buffers they read after, typed accessors `ld_inK` that convert storage
- * (f16, bool-as-u32) to value types, one invocation index `tid`, four outputs per invocation
+ * (f16, bool-as-u32) to value types, one invocation index `tid`, four (or two) outputs per invocation
  * where the last axis allows); primitives with kernels of their own (matmul, conv, row norms)
  * write theirs into the same frame or bring whole shaders.
  */
@@ -82,18 +82,19 @@ class Scope {
 /**
  * Four neighbouring outputs per invocation (along the last axis): `names[j]` is the last
  * coordinate of lane j. A leaf buffer read at exactly those coordinates (everything else the same
- * for the four lanes) is read once as a vec4; `scalar` holds the leaves that must not be (some
+ * for every lane) is read once as a vector; `scalar` holds the leaves that must not be (some
  * read of theirs is not of that form), `scalarUse` collects them while generating.
  */
 interface Lanes {
+  /** outputs per invocation: 4, or 2 where the last axis is even but not a multiple of 4 */
+  readonly width: number;
   readonly names: readonly string[];
-  /** lane 0's coordinates of the output and its shape: a leaf read there is read at vec4 index `tid` */
+  /** lane 0's coordinates of the output and its shape: a leaf read there is read at vector index `tid` */
   readonly out?: { readonly idx: readonly string[]; readonly shape: readonly number[] };
   readonly scalar: ReadonlySet<number>;
   readonly scalarUse: Set<number>;
 }
 
-const VECTOR_LANES = 4;
 const mentions = (e: string, names: readonly string[]) => names.some((nm) => new RegExp(`\\b${nm}\\b`).test(e));
 
 /** Generates the expression DAG of fusable nodes above the kernel's buffers. */
@@ -107,11 +108,11 @@ class ExprBuilder {
   ) {
     this.bindingOf = new Map(reads.map((n, i) => [n.id, i]));
   }
-  /** whether leaf `n` is declared as an array of vec4 */
+  /** whether leaf `n` is declared as an array of vectors */
   isVector(n: Node): boolean {
-    return !!this.lanes && !this.lanes.scalar.has(n.id) && byteSize(n.type.dtype) === 4 && n.type.shape.length > 0 && n.type.shape[n.type.shape.length - 1] % VECTOR_LANES === 0;
+    return !!this.lanes && !this.lanes.scalar.has(n.id) && byteSize(n.type.dtype) === 4 && n.type.shape.length > 0 && n.type.shape[n.type.shape.length - 1] % this.lanes.width === 0;
   }
-  /** lane j's value of a vec4-read leaf, or undefined when this read is not of that form */
+  /** lane j's value of a vector-read leaf, or undefined when this read is not of that form */
   private vectorLoad(n: Node, b: number, idx: readonly string[], home: Scope): string | undefined {
     const lanes = this.lanes;
     if (!lanes || !this.isVector(n)) return undefined;
@@ -125,8 +126,8 @@ class ExprBuilder {
     const st = stridesOf(shape);
     const o = lanes.out;
     if (o && o.shape.length === shape.length && o.shape.every((d, i) => d === shape[i]) && idx.every((e, i) => e === (i === last ? lanes.names[0] : o.idx[i]))) return loadConv(`${this.tidLoad(n, b, home)}[${j}]`, n.type.dtype);
-    const terms = idx.slice(0, last).map((e, d) => (shape[d] === 1 ? '' : `${e} * ${st[d] / VECTOR_LANES}`)).filter(Boolean);
-    terms.push(`(${lanes.names[0]} / ${VECTOR_LANES})`);
+    const terms = idx.slice(0, last).map((e, d) => (shape[d] === 1 ? '' : `${e} * ${st[d] / lanes.width}`)).filter(Boolean);
+    terms.push(`(${lanes.names[0]} / ${lanes.width})`);
     const key = `${n.id}|v|${terms.join('+')}`;
     let name = home.memo.get(key);
     if (!name) {
@@ -195,10 +196,11 @@ const IDENTITY: Record<string, (d: DType) => string> = {
 
 /**
  * Elementwise roots of one shape computed by one kernel (one root, or same-shape siblings sharing
- * loads and subexpressions). When the last axis is a multiple of 4 and every value is 4 bytes,
- * an invocation computes four neighbouring outputs: reads along the last axis become one vec4
- * load and the store one vec4 store (about 3x faster on llvmpipe, where every storage access is a
- * masked per-lane load). Leaves read any other way are re-declared scalar and generated again.
+ * loads and subexpressions). When the last axis is a multiple of 4 (else of 2) and every value
+ * is 4 bytes, an invocation computes four (two) neighbouring outputs: reads along the last axis
+ * become one vector load and the store one vector store (vec4: about 3x faster on llvmpipe, where
+ * every storage access is a masked per-lane load). Leaves read any other way are re-declared
+ * scalar and the kernel generated again.
  */
 function emitSiblings(roots: readonly Node[], mat: ReadonlySet<number>): EmittedKernel {
   const combine = primitive(roots[0].op).emission;
@@ -208,11 +210,11 @@ function emitSiblings(roots: readonly Node[], mat: ReadonlySet<number>): Emitted
   const reads = [...readSet.values()];
   const shape = roots[0].type.shape;
   const C = shape.length ? shape[shape.length - 1] : 1;
-  const vector = C % VECTOR_LANES === 0 && numel(shape) > 0 && roots.every((r) => byteSize(r.type.dtype) === 4);
-  if (!vector) return siblingsKernel(roots, reads, shape, undefined, reduce);
+  const width = C % 4 === 0 ? 4 : C % 2 === 0 ? 2 : 1;
+  if (width === 1 || numel(shape) === 0 || !roots.every((r) => byteSize(r.type.dtype) === 4)) return siblingsKernel(roots, reads, shape, undefined, reduce);
   let scalar = new Set<number>();
   for (;;) {
-    const lanes: Lanes = { names: [], scalar, scalarUse: new Set() };
+    const lanes: Lanes = { width, names: [], scalar, scalarUse: new Set() };
     const k = siblingsKernel(roots, reads, shape, lanes, reduce);
     if (lanes.scalarUse.size === 0) return k;
     scalar = new Set([...scalar, ...lanes.scalarUse]);
@@ -222,15 +224,15 @@ function emitSiblings(roots: readonly Node[], mat: ReadonlySet<number>): Emitted
 /** `reduce`: the one root is a reduction (keeping its axes as size 1), each lane with its own accumulator. */
 function siblingsKernel(roots: readonly Node[], reads: readonly Node[], shape: readonly number[], lanesIn?: Lanes, reduce?: ReduceCombine): EmittedKernel {
   const top = new Scope();
-  const width = lanesIn ? VECTOR_LANES : 1;
-  const { lines, idx } = unravel(lanesIn ? `(tid * ${VECTOR_LANES})` : 'tid', shape, 'o');
+  const width = lanesIn ? lanesIn.width : 1;
+  const { lines, idx } = unravel(lanesIn ? `(tid * ${width})` : 'tid', shape, 'o');
   top.lines.push(...lines);
   let lanes: Lanes | undefined;
   let laneIdx: string[][] = [idx];
   if (lanesIn) {
     const last = idx[idx.length - 1];
-    const names = [last, ...Array.from({ length: VECTOR_LANES - 1 }, (_, j) => `q${j + 1}`)];
-    for (let j = 1; j < VECTOR_LANES; j++) top.lines.push(`let q${j} = ${last} + ${j};`);
+    const names = [last, ...Array.from({ length: width - 1 }, (_, j) => `q${j + 1}`)];
+    for (let j = 1; j < width; j++) top.lines.push(`let q${j} = ${last} + ${j};`);
     lanes = { ...lanesIn, names, out: { idx, shape } };
     laneIdx = names.map((nm) => [...idx.slice(0, -1), nm]);
   }
@@ -238,11 +240,11 @@ function siblingsKernel(roots: readonly Node[], reads: readonly Node[], shape: r
   roots.forEach((r, i) => {
     const vals = reduce ? reduceLanes(r, reduce, laneIdx, eb, top) : laneIdx.map((li) => eb.gen(r, li, top, true));
     const st = storageType(r.type.dtype);
-    top.lines.push(lanes ? `out${i}[tid] = vec4<${st}>(${vals.map((v) => storeConv(v, r.type.dtype)).join(', ')});` : `st_out${i}(tid, ${vals[0]});`);
+    top.lines.push(lanes ? `out${i}[tid] = vec${width}<${st}>(${vals.map((v) => storeConv(v, r.type.dtype)).join(', ')});` : `st_out${i}(tid, ${vals[0]});`);
   });
   const invocations = numel(shape) / width;
   const needF16 = [...roots, ...reads].some((t) => t.type.dtype === 'f16');
-  const vec = (t: string, v: boolean) => (v ? `vec4<${t}>` : t);
+  const vec = (t: string, v: boolean) => (v ? `vec${width}<${t}>` : t);
   const wgsl = [
     needF16 ? 'enable f16;' : '',
     ...roots.map((r, i) => `@group(0) @binding(${i}) var<storage, read_write> out${i}: array<${vec(storageType(r.type.dtype), !!lanes)}>;`),
