@@ -49,8 +49,37 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 /** The same packing into a scratch buffer laid out as the texture (rows `pitch` texels apart), which a copy then moves into the texture. */
-function packToBufferShader(src: DType, rowsAcross: boolean): string {
+/**
+ * `width` 4 or 2: rows of K contiguous f32 values, read as vec4 (vec2) instead of four scalar
+ * loads (K, the row and batch strides multiples of it).
+ */
+function packToBufferShader(src: DType, rowsAcross: boolean, width = 1): string {
   const [kqAt, rAt] = rowsAcross ? ['gid.y', 'gid.x'] : ['gid.x', 'gid.y'];
+  const header = `${enableF16(src)}struct P { rows: u32, k: u32, rowsPad: u32, kq: u32, sR: u32, sK: u32, sB: u32, pitch: u32, off: u32 }
+@group(0) @binding(0) var<storage, read> src: array<${width === 1 ? storage(src) : `vec${width}<f32>`}>;
+@group(0) @binding(1) var<storage, read_write> dst: array<vec4<f32>>;
+@group(0) @binding(2) var<uniform> p: P;
+@compute @workgroup_size(8, 8)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let kq = ${kqAt};
+  let r = ${rAt};
+  if (kq >= p.kq || r >= p.rowsPad) { return; }
+  let k0 = kq * 4u;
+  let live = r < p.rows;`;
+  if (width === 4) {
+    return `${header}
+  let v = select(vec4<f32>(0.0), src[(p.off + gid.z * p.sB + r * p.sR) / 4u + kq], live);
+  dst[(gid.z * p.rowsPad + r) * p.pitch + kq] = v;
+}`;
+  }
+  if (width === 2) {
+    return `${header}
+  let at = (p.off + gid.z * p.sB + r * p.sR) / 2u + kq * 2u;
+  let lo = select(vec2<f32>(0.0), src[at], live);
+  let hi = select(vec2<f32>(0.0), src[at + 1u], live && k0 + 2u < p.k);
+  dst[(gid.z * p.rowsPad + r) * p.pitch + kq] = vec4<f32>(lo, hi);
+}`;
+  }
   return `${enableF16(src)}struct P { rows: u32, k: u32, rowsPad: u32, kq: u32, sR: u32, sK: u32, sB: u32, pitch: u32, off: u32 }
 @group(0) @binding(0) var<storage, read> src: array<${storage(src)}>;
 @group(0) @binding(1) var<storage, read_write> dst: array<vec4<f32>>;
@@ -138,6 +167,12 @@ export function textureMatmulFits(s: TextureMatmulShape, maxDim: number): boolea
   return s.k > 0 && s.m > 0 && s.n > 0 && Math.ceil(s.k / 4) <= maxDim && mpad <= maxDim && npad <= maxDim;
 }
 
+/** how many K values of a row one load of the packing kernel takes (see packToBufferShader) */
+function packWidth(dt: DType, [sR, sK, sB]: readonly number[], k: number): number {
+  if (dt !== 'f32' || sK !== 1) return 1;
+  return [4, 2].find((w) => k % w === 0 && sR % w === 0 && sB % w === 0) ?? 1;
+}
+
 const TEXEL_BYTES = 16;
 /** buffer-to-texture copies need rows a multiple of 256 bytes apart */
 const COPY_ROW_ALIGN = 256;
@@ -171,7 +206,7 @@ export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DTy
     const scratch = pitch * TEXEL_BYTES * batchesHere * rowsPad;
     if (scratch <= maxScratchBytes) {
       return {
-        wgsl: packToBufferShader(dt, rowsAcross),
+        wgsl: packToBufferShader(dt, rowsAcross, packWidth(dt, str, k)),
         bindings: [{ kind: 'in', input }, { kind: 'scratch', bytes: scratch }, uniform],
         groups,
         label: `pack${label}`,
