@@ -36,9 +36,17 @@ export function planBuffers(kernels: readonly EmittedKernel[], inputs: readonly 
   const fixedBytes = slots.reduce((a, b) => a + b, 0);
 
   interface Life { node: Node; size: number; from: number; to: number }
-  const lives: Life[] = kernels
-    .flatMap((k, i) => k.outputs.map((o) => ({ node: o, size: bytesOf(o), from: i, to: Math.max(i, lastUse.get(o.id) ?? i) })))
-    .filter((l) => !slotOf.has(l.node.id));
+  // a tensor written by several kernels (a matmul in groups of batches) lives from the first
+  // of them to its last write or read: one life per tensor, never one per writing kernel
+  const lifeOf = new Map<number, Life>();
+  kernels.forEach((k, i) =>
+    k.outputs.forEach((o) => {
+      const l = lifeOf.get(o.id);
+      if (l) l.to = Math.max(l.to, i);
+      else lifeOf.set(o.id, { node: o, size: bytesOf(o), from: i, to: Math.max(i, lastUse.get(o.id) ?? i) });
+    }),
+  );
+  const lives: Life[] = [...lifeOf.values()].filter((l) => !slotOf.has(l.node.id));
   const naive = fixedBytes + lives.reduce((a, l) => a + l.size, 0);
   lives.sort((a, b) => b.size - a.size || a.from - b.from);
   const tenants: Life[][] = [];

@@ -75,6 +75,9 @@ describe('operands of the texture matmul', () => {
     const labels = steps(f, specs()).map((k) => k.label.split(':')[1]);
     expect(labels).toEqual(['packA@0', 'packB@0', 'packA@8', 'packB@8', 'packA@16', 'packB@16']);
     await checkAgainstReference(f, specs(), { rtol: 1e-4, atol: 1e-4 });
+    // a computed operand and a product that is not an output: the product, written by each group's
+    // kernel, must not share a buffer with the operand the later groups still read
+    await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => matmul(a.mul(0.5), b).exp(), specs(), { rtol: 1e-4, atol: 1e-4 });
   });
 
   it('a weight split into row blocks is copied from its offset into the buffer', async () => {

@@ -14,8 +14,11 @@ const sdpaC = defineComposite('attention', ([q, k, v, mask], a) => {
   const [, Hkv, Tk] = k.shape;
   const G = Hq / Hkv;
   // query heads of one group share a key/value head: [B, Hkv, G*Tq, D] against [B, Hkv, Tk, D]
-  const qg = q.reshape([B, Hkv, G * Tq, D]);
-  let s: Tensor = qg.matmul(k.transpose()).mul(a.scale as number).reshape([B, Hkv, G, Tq, Tk]);
+  // the scale goes on q (Tq x D values) rather than on the scores (Tq x Tk): the softmax kernel
+  // reads the scores from a buffer, so a scale there would cost a pass over them of its own
+  const qs = a.scale === 1 ? q : q.mul(a.scale as number);
+  const qg = qs.reshape([B, Hkv, G * Tq, D]);
+  let s: Tensor = qg.matmul(k.transpose()).reshape([B, Hkv, G, Tq, Tk]);
   if (a.causal) {
     const qpos = iota([Tq, Tk], 0).add(a.offset as number);
     const kpos = iota([Tq, Tk], 1);
