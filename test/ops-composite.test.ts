@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { spec, trace } from '../compiler/trace';
 import type { Tensor } from '../dsl/tensor';
-import { gelu, silu, softmax, logSoftmax, layerNorm, rmsNorm, attention, rope, crossEntropy, oneHot } from '../compiler/composites';
+import { causalSoftmax, gelu, silu, softmax, logSoftmax, layerNorm, rmsNorm, attention, rope, crossEntropy, oneHot } from '../compiler/composites';
 import { iota } from '../dsl/tensor';
 import { printGraph } from '../compiler/dump';
 import { lowerComposites } from '../compiler/passes';
@@ -76,4 +76,12 @@ describe('composites (expanded into primitives) on WebGPU match the reference', 
     expect(printGraph(lowerComposites(t.graph))).toMatch(/reduce_max/);
   });
   void ints;
+});
+
+describe('causal softmax (the mask applied by the row kernel)', () => {
+  for (const [shape, offset] of [[[2, 3, 5, 8], 0], [[2, 5, 7], 2], [[4, 12], 9], [[3, 6, 16], 1]] as const) {
+    it(`[${shape}] offset ${offset} matches the masked expansion`, async () => {
+      await checkAgainstReference(({ s }: { s: Tensor }) => causalSoftmax(s.mul(3), offset), { s: spec([...shape]) }, { rtol: 1e-5, atol: 1e-6 });
+    });
+  }
 });

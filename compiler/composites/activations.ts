@@ -1,7 +1,7 @@
 /** Activations and normalised exponentials, defined by their expansion into primitives. */
 import { defineComposite } from '../composite';
 import type { Tensor } from '../../dsl/tensor';
-import { normAxis } from '../../dsl/tensor';
+import { iota, normAxis, where } from '../../dsl/tensor';
 import type { Shape } from '../../dsl/shape-types';
 import type { Attrs, DType, Node } from '../ir';
 import { rowOp } from '../primitives/rows';
@@ -42,6 +42,25 @@ const logSoftmaxC = defineComposite(
   },
   lastAxisRow('log_softmax'),
 );
+
+/**
+ * Softmax over the last axis of scores [.., T, C] under a causal mask: row i of each T sees
+ * columns 0..i + offset. The row kernel applies the mask itself (no pass over the scores to
+ * write -inf); the gradient comes from the expansion, as for every composite.
+ */
+const causalSoftmaxC = defineComposite(
+  'causal_softmax',
+  ([s], a) => {
+    const [T, C] = s.shape.slice(-2);
+    const qpos = iota([T, C], 0).add(a.offset as number);
+    const kpos = iota([T, C], 1);
+    return softmax(where(kpos.le(qpos), s, -Infinity), -1);
+  },
+  ([s], a) => rowOp('softmax', s, { mask: { t: s.type.shape[s.type.shape.length - 2], offset: a.offset as number } }),
+);
+export function causalSoftmax<S extends Shape, D extends DType>(s: Tensor<S, D>, offset = 0): Tensor<S, D> {
+  return causalSoftmaxC([s], { offset }) as Tensor<S, D>;
+}
 
 export function softmax<S extends Shape, D extends DType>(x: Tensor<S, D>, axis = -1): Tensor<S, D> {
   return softmaxC([x], { axis: normAxis(axis, x.rank, 'softmax') }) as Tensor<S, D>;

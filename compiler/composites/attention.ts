@@ -7,7 +7,7 @@ import type { Tensor } from '../../dsl/tensor';
 import type { Shape } from '../../dsl/shape-types';
 import { concat, iota, where } from '../../dsl/tensor';
 import { shapeError } from '../primitive';
-import { softmax } from './activations';
+import { causalSoftmax, softmax } from './activations';
 
 const sdpaC = defineComposite('attention', ([q, k, v, mask], a) => {
   const [B, Hq, Tq, D] = q.shape;
@@ -19,16 +19,17 @@ const sdpaC = defineComposite('attention', ([q, k, v, mask], a) => {
   const qs = a.scale === 1 ? q : q.mul(a.scale as number);
   const qg = qs.reshape([B, Hkv, G * Tq, D]);
   let s: Tensor = qg.matmul(k.transpose()).reshape([B, Hkv, G, Tq, Tk]);
-  if (a.causal) {
-    const qpos = iota([Tq, Tk], 0).add(a.offset as number);
-    const kpos = iota([Tq, Tk], 1);
-    s = where(kpos.le(qpos), s, -Infinity);
-  }
   if (mask) {
+    if (a.causal) {
+      const qpos = iota([Tq, Tk], 0).add(a.offset as number);
+      const kpos = iota([Tq, Tk], 1);
+      s = where(kpos.le(qpos), s, -Infinity);
+    }
     const m = mask.rank === 2 ? mask.reshape([1, 1, 1, Tq, Tk]) : mask.reshape([B, 1, 1, Tq, Tk]);
     s = mask.dtype === 'bool' ? where(m as Tensor<Shape, 'bool'>, s, -Infinity) : s.add(m);
   }
-  const p = softmax(s, -1).reshape([B, Hkv, G * Tq, Tk]);
+  // a causal mask alone is applied by the softmax row kernel itself
+  const p = (a.causal && !mask ? causalSoftmax(s, a.offset as number) : softmax(s, -1)).reshape([B, Hkv, G * Tq, Tk]);
   return p.matmul(v).reshape([B, Hq, Tq, v.shape[3]]);
 });
 

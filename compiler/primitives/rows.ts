@@ -13,10 +13,20 @@ import type { RawKernel } from '../primitive';
 
 export type RowKind = 'softmax' | 'log_softmax' | 'layer_norm' | 'rms_norm';
 
-function refRows(kind: RowKind, x: Float64Array, C: number, eps: number, w?: Float64Array, b?: Float64Array, out?: DType): Float64Array {
+/** A causal mask over rows of [.., T, C]: row r sees columns 0..(r mod T) + offset (the rest count as -inf). */
+export interface RowMask {
+  readonly t: number;
+  readonly offset: number;
+}
+
+function refRows(kind: RowKind, x: Float64Array, C: number, eps: number, w?: Float64Array, b?: Float64Array, out?: DType, mask?: RowMask): Float64Array {
   const r = new Float64Array(x.length);
   for (let base = 0; base < x.length; base += C) {
-    const row = x.subarray(base, base + C);
+    let row = x.subarray(base, base + C);
+    if (mask) {
+      const last = ((base / C) % mask.t) + mask.offset;
+      row = row.map((v, c) => (c > last ? -Infinity : v));
+    }
     if (kind === 'softmax' || kind === 'log_softmax') {
       const m = row.reduce((a, v) => Math.max(a, v), -Infinity);
       const s = row.reduce((a, v) => a + Math.exp(v - m), 0);
@@ -43,7 +53,7 @@ definePrimitive({
   reference: ([x, w, b], attrs, out) => {
     const C = x.type.shape[x.type.shape.length - 1];
     const hasW = !!attrs.hasWeight;
-    return refRows(attrs.kind as RowKind, x.data, C, attrs.eps as number, hasW ? w?.data : undefined, hasW ? b?.data : w?.data, out.dtype);
+    return refRows(attrs.kind as RowKind, x.data, C, attrs.eps as number, hasW ? w?.data : undefined, hasW ? b?.data : w?.data, out.dtype, maskOf(attrs));
   },
   emission: {
     kind: 'kernel',
@@ -53,20 +63,25 @@ definePrimitive({
       const rows = C === 0 ? 0 : numel(k.out.shape) / C;
       const hasW = !!attrs.hasWeight;
       const nAffine = k.inputs.length - 1;
+      const mask = maskOf(attrs);
       // f32 rows of a multiple of 4: vec4 loads and stores (about 1.5x faster on llvmpipe)
-      if (C % 4 === 0 && C > 0 && k.out.dtype === 'f32' && k.inputs.every((t) => t.dtype === 'f32')) return vec4Rows(kind, C, rows, nAffine, hasW, attrs.eps as number);
+      if (C % 4 === 0 && C > 0 && k.out.dtype === 'f32' && k.inputs.every((t) => t.dtype === 'f32')) return vec4Rows(kind, C, rows, nAffine, hasW, attrs.eps as number, mask);
       const wAt = (c: string) => (hasW ? `ld_in1(${c})` : '1.0');
       const bAt = (c: string) => (nAffine === 2 ? `ld_in2(${c})` : nAffine === 1 && !hasW ? `ld_in1(${c})` : '0.0');
       const eps = `f32(${attrs.eps as number})`;
       let body: string;
       if (kind === 'softmax' || kind === 'log_softmax') {
+        // with a causal mask only columns 0..lim count; the others come out as exp(-inf) = 0 (log: -inf)
+        const lim = mask ? `min(${C}, (tid % ${mask.t}) + ${mask.offset + 1})` : `${C}`;
+        const at = (e: string) => (mask ? `select(-inf_f32(), ${e}, c < lim)` : e);
         body = `
+  let lim = ${lim};
   var m = -inf_f32();
-  for (var c = 0; c < ${C}; c++) { m = max(m, ld_in0(base + c)); }
+  for (var c = 0; c < lim; c++) { m = max(m, ld_in0(base + c)); }
   var s = 0.0;
-  for (var c = 0; c < ${C}; c++) { s += exp(ld_in0(base + c) - m); }
+  for (var c = 0; c < lim; c++) { s += exp(ld_in0(base + c) - m); }
   ${kind === 'softmax' ? 'let inv = 1.0 / s;' : 'let ls = m + log(s);'}
-  for (var c = 0; c < ${C}; c++) { st_out(base + c, ${kind === 'softmax' ? 'exp(ld_in0(base + c) - m) * inv' : 'ld_in0(base + c) - ls'}); }`;
+  for (var c = 0; c < ${C}; c++) { let x = ${at('ld_in0(base + c)')}; st_out(base + c, ${kind === 'softmax' ? 'exp(x - m) * inv' : 'x - ls'}); }`;
       } else {
         body = `
   var mean = 0.0;
@@ -81,23 +96,29 @@ definePrimitive({
   },
 });
 
-function vec4Rows(kind: RowKind, C: number, rows: number, nAffine: number, hasW: boolean, eps: number): RawKernel[] {
+const maskOf = (attrs: Attrs): RowMask | undefined => ((attrs.causalT as number) > 0 ? { t: attrs.causalT as number, offset: (attrs.causalOffset as number) ?? 0 } : undefined);
+
+function vec4Rows(kind: RowKind, C: number, rows: number, nAffine: number, hasW: boolean, eps: number, mask?: RowMask): RawKernel[] {
   const Q = C / 4;
   const decl = (i: number, name: string, rw = 'read') => `@group(0) @binding(${i}) var<storage, ${rw}> ${name}: array<vec4<f32>>;`;
   const affine = Array.from({ length: nAffine }, (_, i) => decl(i + 2, i === 0 && hasW ? 'w' : 'b'));
   const wv = hasW ? 'w[q]' : 'vec4<f32>(1.0)';
   const bv = (nAffine === 2 || (nAffine === 1 && !hasW)) ? 'b[q]' : 'vec4<f32>(0.0)';
+  // a causal mask: columns past `lim` read as -inf, and only the vec4s up to it are visited twice
+  const cols = mask ? `\n  let lim = (row % ${mask.t}u) + ${mask.offset}u;\n  let qn = min(${Q}u, lim / 4u + 1u);` : '';
+  const xAt = (q: string) => (mask ? `select(x[base + ${q}], vec4<f32>(-inf_f32()), vec4<u32>(${q} * 4u) + vec4<u32>(0u, 1u, 2u, 3u) > vec4<u32>(lim))` : `x[base + ${q}]`);
+  const qn = mask ? 'qn' : `${Q}u`;
   const body =
     kind === 'softmax' || kind === 'log_softmax'
-      ? `
+      ? `${cols}
   var m4 = vec4<f32>(-inf_f32());
-  for (var q = 0u; q < ${Q}u; q++) { m4 = max(m4, x[base + q]); }
+  for (var q = 0u; q < ${qn}; q++) { m4 = max(m4, ${xAt('q')}); }
   let m = max(max(m4.x, m4.y), max(m4.z, m4.w));
   var s4 = vec4<f32>(0.0);
-  for (var q = 0u; q < ${Q}u; q++) { s4 += exp(x[base + q] - m); }
+  for (var q = 0u; q < ${qn}; q++) { s4 += exp(${xAt('q')} - m); }
   let s = s4.x + s4.y + s4.z + s4.w;
   ${kind === 'softmax' ? 'let inv = 1.0 / s;' : 'let ls = m + log(s);'}
-  for (var q = 0u; q < ${Q}u; q++) { out[base + q] = ${kind === 'softmax' ? 'exp(x[base + q] - m) * inv' : 'x[base + q] - ls'}; }`
+  for (var q = 0u; q < ${Q}u; q++) { out[base + q] = ${kind === 'softmax' ? `exp(${xAt('q')} - m) * inv` : `${xAt('q')} - ls`}; }`
       : `
   var mean = 0.0;
   ${kind === 'layer_norm' ? `var a4 = vec4<f32>(0.0);
@@ -123,6 +144,7 @@ function vec4Rows(kind: RowKind, C: number, rows: number, nAffine: number, hasW:
 }
 
 /** The fused node for a normalisation of x over its last axis (affine parameters optional). */
-export function rowOp(kind: RowKind, x: Node, attrs: Attrs & { eps?: number; hasWeight?: boolean }, affine: readonly Node[] = []): Node {
-  return apply('row_op', [x, ...affine], { kind, eps: attrs.eps ?? 0, hasWeight: !!attrs.hasWeight });
+export function rowOp(kind: RowKind, x: Node, attrs: Attrs & { eps?: number; hasWeight?: boolean; mask?: RowMask }, affine: readonly Node[] = []): Node {
+  const base: Attrs = { kind, eps: attrs.eps ?? 0, hasWeight: !!attrs.hasWeight };
+  return apply('row_op', [x, ...affine], attrs.mask ? { ...base, causalT: attrs.mask.t, causalOffset: attrs.mask.offset } : base);
 }
