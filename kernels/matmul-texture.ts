@@ -20,86 +20,45 @@ const storage = (d: DType) => (d === 'f16' ? 'f16' : 'f32');
 const enableF16 = (...ds: DType[]) => (ds.includes('f16') ? 'enable f16;\n' : '');
 
 /**
- * One texel (four K values of one row) per invocation, on a 3-D grid (texel column, row, batch)
- * so that no invocation divides by a shape: a division by a uniform is scalarised lane by lane on
- * llvmpipe (it made packing 1024x1024 cost 4 ms). `rowsAcross`: neighbouring lanes take
- * neighbouring rows (the operand is stored with rows contiguous) rather than neighbouring texels.
+ * Packing: one texel (four K values of one row) per invocation, on a 3-D grid (texel column, row,
+ * batch) so that no invocation divides by a shape (a division by a uniform is scalarised lane by
+ * lane on llvmpipe). `rowsAcross`: neighbouring lanes take neighbouring rows (the operand is
+ * stored with rows contiguous) rather than neighbouring texels. `toTexture`: texture stores (only
+ * when the scratch buffer would exceed a binding); else into the scratch buffer laid out as the
+ * texture (rows `pitch` texels apart), which a copy then moves into the texture. `width` 4 or 2:
+ * rows of K contiguous f32 values, read as vec4 (vec2) instead of four scalar loads (K, the row
+ * and batch strides multiples of it).
  */
-function packShader(src: DType, rowsAcross: boolean): string {
+function packShader(src: DType, rowsAcross: boolean, toTexture: boolean, width = 1): string {
   const [kqAt, rAt] = rowsAcross ? ['gid.y', 'gid.x'] : ['gid.x', 'gid.y'];
-  return `${enableF16(src)}struct P { rows: u32, k: u32, rowsPad: u32, kq: u32, sR: u32, sK: u32, sB: u32, _pad: u32, off: u32 }
-@group(0) @binding(0) var<storage, read> src: array<${storage(src)}>;
-@group(0) @binding(1) var dst: texture_storage_2d<rgba32float, write>;
-@group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(8, 8)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let kq = ${kqAt};
-  let r = ${rAt};
-  if (kq >= p.kq || r >= p.rowsPad) { return; }
-  var v = vec4<f32>(0.0);
-  if (r < p.rows) {
-    let base = p.off + gid.z * p.sB + r * p.sR;
-    for (var i = 0u; i < 4u; i++) {
-      let k = kq * 4u + i;
-      if (k < p.k) { v[i] = f32(src[base + k * p.sK]); }
-    }
-  }
-  textureStore(dst, vec2<i32>(i32(kq), i32(gid.z * p.rowsPad + r)), v);
-}`;
-}
-
-/** The same packing into a scratch buffer laid out as the texture (rows `pitch` texels apart), which a copy then moves into the texture. */
-/**
- * `width` 4 or 2: rows of K contiguous f32 values, read as vec4 (vec2) instead of four scalar
- * loads (K, the row and batch strides multiples of it).
- */
-function packToBufferShader(src: DType, rowsAcross: boolean, width = 1): string {
-  const [kqAt, rAt] = rowsAcross ? ['gid.y', 'gid.x'] : ['gid.x', 'gid.y'];
-  const header = `${enableF16(src)}struct P { rows: u32, k: u32, rowsPad: u32, kq: u32, sR: u32, sK: u32, sB: u32, pitch: u32, off: u32 }
-@group(0) @binding(0) var<storage, read> src: array<${width === 1 ? storage(src) : `vec${width}<f32>`}>;
-@group(0) @binding(1) var<storage, read_write> dst: array<vec4<f32>>;
-@group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(8, 8)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let kq = ${kqAt};
-  let r = ${rAt};
-  if (kq >= p.kq || r >= p.rowsPad) { return; }
-  let k0 = kq * 4u;
-  let live = r < p.rows;`;
-  if (width === 4) {
-    return `${header}
-  let v = select(vec4<f32>(0.0), src[(p.off + gid.z * p.sB + r * p.sR) / 4u + kq], live);
-  dst[(gid.z * p.rowsPad + r) * p.pitch + kq] = v;
-}`;
-  }
-  if (width === 2) {
-    return `${header}
-  let at = (p.off + gid.z * p.sB + r * p.sR) / 2u + kq * 2u;
-  let lo = select(vec2<f32>(0.0), src[at], live);
-  let hi = select(vec2<f32>(0.0), src[at + 1u], live && k0 + 2u < p.k);
-  dst[(gid.z * p.rowsPad + r) * p.pitch + kq] = vec4<f32>(lo, hi);
-}`;
-  }
-  return `${enableF16(src)}struct P { rows: u32, k: u32, rowsPad: u32, kq: u32, sR: u32, sK: u32, sB: u32, pitch: u32, off: u32 }
-@group(0) @binding(0) var<storage, read> src: array<${storage(src)}>;
-@group(0) @binding(1) var<storage, read_write> dst: array<vec4<f32>>;
-@group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(8, 8)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let kq = ${kqAt};
-  let r = ${rAt};
-  if (kq >= p.kq || r >= p.rowsPad) { return; }
-  // four loads with constant component indices (a loop writing v[i] stays a loop over memory on llvmpipe);
+  const row = 'p.off + gid.z * p.sB + r * p.sR';
+  const load =
+    width === 4
+      ? `  let v = select(vec4<f32>(0.0), src[(${row}) / 4u + kq], live);`
+      : width === 2
+        ? `  let at = (${row}) / 2u + kq * 2u;
+  let v = vec4<f32>(select(vec2<f32>(0.0), src[at], live), select(vec2<f32>(0.0), src[at + 1u], live && k0 + 2u < p.k));`
+        : `  // four loads with constant component indices (a loop writing v[i] stays a loop over memory on llvmpipe);
   // reads past the edge are clamped by WebGPU's robustness and then replaced by zero
-  let k0 = kq * 4u;
-  let at = p.off + gid.z * p.sB + r * p.sR + k0 * p.sK;
-  let live = r < p.rows;
+  let at = ${row} + k0 * p.sK;
   let v = vec4<f32>(
     select(0.0, f32(src[at]), live && k0 < p.k),
     select(0.0, f32(src[at + p.sK]), live && k0 + 1u < p.k),
     select(0.0, f32(src[at + 2u * p.sK]), live && k0 + 2u < p.k),
-    select(0.0, f32(src[at + 3u * p.sK]), live && k0 + 3u < p.k));
-  dst[(gid.z * p.rowsPad + r) * p.pitch + kq] = v;
+    select(0.0, f32(src[at + 3u * p.sK]), live && k0 + 3u < p.k));`;
+  return `${enableF16(src)}struct P { rows: u32, k: u32, rowsPad: u32, kq: u32, sR: u32, sK: u32, sB: u32, pitch: u32, off: u32 }
+@group(0) @binding(0) var<storage, read> src: array<${width === 1 ? storage(src) : `vec${width}<f32>`}>;
+@group(0) @binding(1) var ${toTexture ? 'dst: texture_storage_2d<rgba32float, write>' : '<storage, read_write> dst: array<vec4<f32>>'};
+@group(0) @binding(2) var<uniform> p: P;
+@compute @workgroup_size(8, 8)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let kq = ${kqAt};
+  let r = ${rAt};
+  if (kq >= p.kq || r >= p.rowsPad) { return; }
+  let k0 = kq * 4u;
+  let live = r < p.rows;
+${load}
+  ${toTexture ? 'textureStore(dst, vec2<i32>(i32(kq), i32(gid.z * p.rowsPad + r)), v);' : 'dst[(gid.z * p.rowsPad + r) * p.pitch + kq] = v;'}
 }`;
 }
 
@@ -167,7 +126,7 @@ export function textureMatmulFits(s: TextureMatmulShape, maxDim: number): boolea
   return s.k > 0 && s.m > 0 && s.n > 0 && Math.ceil(s.k / 4) <= maxDim && mpad <= maxDim && npad <= maxDim;
 }
 
-/** how many K values of a row one load of the packing kernel takes (see packToBufferShader) */
+/** how many K values of a row one load of the packing kernel takes (see packShader) */
 function packWidth(dt: DType, [sR, sK, sB]: readonly number[], k: number): number {
   if (dt !== 'f32' || sK !== 1) return 1;
   return [4, 2].find((w) => k % w === 0 && sR % w === 0 && sB % w === 0) ?? 1;
@@ -206,7 +165,7 @@ export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DTy
     const scratch = pitch * TEXEL_BYTES * batchesHere * rowsPad;
     if (scratch <= maxScratchBytes) {
       return {
-        wgsl: packToBufferShader(dt, rowsAcross, packWidth(dt, str, k)),
+        wgsl: packShader(dt, rowsAcross, false, packWidth(dt, str, k)),
         bindings: [{ kind: 'in', input }, { kind: 'scratch', bytes: scratch }, uniform],
         groups,
         label: `pack${label}`,
@@ -214,7 +173,7 @@ export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DTy
       };
     }
     return {
-      wgsl: packShader(dt, rowsAcross),
+      wgsl: packShader(dt, rowsAcross, true),
       bindings: [{ kind: 'in', input }, { kind: 'texture', key, access: 'write', width: kq, height: per * rowsPad }, uniform],
       groups,
       label: `pack${label}`,

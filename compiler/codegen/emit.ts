@@ -125,14 +125,16 @@ class ExprBuilder {
     const shape = n.type.shape;
     const st = stridesOf(shape);
     const o = lanes.out;
-    if (o && o.shape.length === shape.length && o.shape.every((d, i) => d === shape[i]) && idx.every((e, i) => e === (i === last ? lanes.names[0] : o.idx[i]))) return loadConv(`${this.tidLoad(n, b, home)}[${j}]`, n.type.dtype);
+    // read where the output is written: the vector index is the invocation's own
+    const atOutput = o && o.shape.length === shape.length && o.shape.every((d, i) => d === shape[i]) && idx.every((e, i) => e === (i === last ? lanes.names[0] : o.idx[i]));
     const terms = idx.slice(0, last).map((e, d) => (shape[d] === 1 ? '' : `${e} * ${st[d] / lanes.width}`)).filter(Boolean);
     terms.push(`(${lanes.names[0]} / ${lanes.width})`);
-    const key = `${n.id}|v|${terms.join('+')}`;
+    const index = atOutput ? 'tid' : terms.join(' + ');
+    const key = `${n.id}|v|${index}`;
     let name = home.memo.get(key);
     if (!name) {
       name = this.fresh();
-      home.lines.push(`let ${name} = in${b}[${terms.join(' + ')}];`);
+      home.lines.push(`let ${name} = in${b}[${index}];`);
       home.defined.add(name);
       home.memo.set(key, name);
     }
@@ -167,17 +169,6 @@ class ExprBuilder {
     }
     const name = this.bind(home, expr, n.type.dtype);
     home.memo.set(key, name);
-    return name;
-  }
-  private tidLoad(n: Node, b: number, home: Scope): string {
-    const key = `${n.id}|v|tid`;
-    let name = home.memo.get(key);
-    if (!name) {
-      name = this.fresh();
-      home.lines.push(`let ${name} = in${b}[tid];`);
-      home.defined.add(name);
-      home.memo.set(key, name);
-    }
     return name;
   }
   bind(scope: Scope, expr: string, t: DType | 'i32'): string {
