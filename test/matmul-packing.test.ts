@@ -55,14 +55,21 @@ describe('operands of the texture matmul', () => {
     await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => matmul(a.cast('f16'), b.cast('f16')).cast('f32'), { a: spec([64, 256]), b: spec([256, 72]) }, { rtol: 2e-2, atol: 2e-2 });
   });
 
-  it('rows of K contiguous values are packed with vec4 or vec2 loads when K allows', async () => {
+  it('rows of K contiguous values are packed with vec4 or vec2 loads when K allows; four contiguous rows with vec4 loads transposed', async () => {
     const f = ({ a, b }: { a: Tensor; b: Tensor }) => matmul(a, b);
     for (const [k, width] of [[100, 'vec4'], [362, 'vec2'], [101, 'f32']] as const) {
       const specs = () => ({ a: spec([3, 50, k]), b: spec([3, k, 72]) });
-      const [packA] = steps(f, specs());
-      expect(packA.wgsl.split('\n').find((l) => l.includes('var<storage, read> src'))).toContain(width === 'f32' ? 'array<f32>' : `array<${width}<f32>>`);
-      // an infinity opens row 1: the last texel of row 0 must not read it (inf * a zero pad is NaN)
-      const gen = { a: (n: number, r: () => number) => Array.from({ length: n }, (_, i) => (i === k ? Infinity : r() - 0.5)), b: (n: number, r: () => number) => Array.from({ length: n }, () => r() - 0.5) };
+      const [packA, packB] = steps(f, specs());
+      const src = (k: { wgsl: string }) => k.wgsl.split('\n').find((l) => l.includes('var<storage, read> src'));
+      expect(src(packA)).toContain(width === 'f32' ? 'array<f32>' : `array<${width}<f32>>`);
+      // B [k, 72]: rows (columns of B) contiguous, 72 of them: four per invocation whatever K is
+      expect(src(packB)).toContain('array<vec4<f32>>');
+      // an infinity opens row 1 of A: the last texel of row 0 must not read it (inf * a zero pad is
+      // NaN); one opens batch 1 of B: batch 0's last texels must not read it
+      const gen = {
+        a: (n: number, r: () => number) => Array.from({ length: n }, (_, i) => (i === k ? Infinity : r() - 0.5)),
+        b: (n: number, r: () => number) => Array.from({ length: n }, (_, i) => (i === k * 72 ? Infinity : r() - 0.5)),
+      };
       await checkAgainstReference(f, specs(), { rtol: 1e-4, atol: 1e-4, gen });
     }
   });
