@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 // One worker process runs every file: the WebGPU device, its pipeline cache and Mesa's shader
@@ -12,5 +15,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     reporters: ['default'],
+    // kernels take their fallback choices, whatever the autotuner measured on this machine before
+    env: { OMNI_TUNE_DIR: mkdtempSync(join(tmpdir(), 'omni-tune-')) },
   },
 });

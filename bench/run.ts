@@ -4,6 +4,7 @@
  * onnxruntime's CPU provider, in one process on the same adapter. How each contestant is timed:
  * timing.ts, ours.ts and the files in peers/.
  */
+import { loadTable, tuneMode } from '../runtime/tune-table';
 import { Command } from 'commander';
 import { BENCH_DEFAULTS, benchCommand } from './options';
 import type { BenchCliOptions } from './options';
@@ -204,7 +205,8 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Result
     `## omni-emotion bench, ${started.toISOString()}\n\n` +
     `Adapter: ${[info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ')}; Node ${process.version}. ` +
     `Median of ${o.runs} timed calls after ${o.warmup} warm-up calls (the compile row: none), the same for every contestant, timed round-robin; each call is op + submit + wait for the queue, readback excluded. ` +
-    `speed-up = peer ms / ours ms; max rel diff = max |ours - peer| / max |peer|. Load average ${load0.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end.\n\n` +
+    `speed-up = peer ms / ours ms; max rel diff = max |ours - peer| / max |peer|. Load average ${load0.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end. ` +
+    `Kernel choices: ${tuneMode() === 'off' ? 'the fallbacks (OMNI_AUTOTUNE=0)' : `${loadTable(info).size} measured by the autotuner on this adapter, the fallbacks elsewhere`}.\n\n` +
     markdownTable(results);
   process.stdout.write(out);
   if (o.json) writeFileSync(o.json, `${JSON.stringify(results, null, 2)}\n`);

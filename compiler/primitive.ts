@@ -41,7 +41,7 @@ export type Emission =
   | { kind: 'alias' }
   | { kind: 'fusable'; emit(ctx: FuseCtx, idx: readonly string[], attrs: Attrs): string }
   | { kind: 'reduce'; combine: 'sum' | 'max' | 'min' | 'argmax' | 'argmin' }
-  | { kind: 'kernel'; emit(k: KernelCtx, attrs: Attrs): KernelSource | readonly RawKernel[] }
+  | { kind: 'kernel'; emit(k: KernelCtx, attrs: Attrs): KernelSource | readonly RawKernel[]; tuning?: (k: KernelCtx, attrs: Attrs) => TuneSpace | undefined }
   | { kind: 'composite'; expand(inputs: readonly Node[], attrs: Attrs): Node; fused?: (inputs: readonly Node[], attrs: Attrs) => Node | undefined };
 
 export interface KernelCtx {
@@ -51,8 +51,27 @@ export interface KernelCtx {
   readonly device: DeviceTraits;
 }
 
+/**
+ * A kernel choice the autotuner may settle by measurement (runtime/autotune.ts): the variants
+ * that are valid for this node on this adapter, and the one taken when nothing was measured.
+ * `key` names the class of nodes one measurement stands for (op, shape, dtypes, flags).
+ */
+export interface TuneSpace {
+  readonly key: string;
+  readonly candidates: readonly string[];
+  readonly fallback: string;
+}
+
+/** The variant to emit: the measured choice for this adapter when there is one, else the fallback. */
+export function chooseVariant(device: DeviceTraits, space: TuneSpace): string {
+  const measured = device.tuned?.(space.key);
+  return measured !== undefined && space.candidates.includes(measured) ? measured : space.fallback;
+}
+
 /** What kernel choice depends on: read from the adapter once (see runtime/gpu.ts). */
 export interface DeviceTraits {
+  /** choices the autotuner measured on this adapter, by TuneSpace key */
+  readonly tuned?: (key: string) => string | undefined;
   /** a CPU rasteriser (llvmpipe, SwiftShader): textures beat buffers, barriers are costly */
   readonly cpuLike: boolean;
   /** 0 when the adapter has no subgroups */

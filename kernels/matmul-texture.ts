@@ -12,7 +12,8 @@
 import type { DType } from '../compiler/ir';
 import type { RawKernel } from '../compiler/primitive';
 
-export const TILE_M = 32;
+/** rows of C per workgroup: 32, or 8 for skinny products (a few rows: 32 would compute 4x the padding) */
+export type TileM = 32 | 8;
 export const TILE_N = 64;
 const LANE_N = 8;
 
@@ -90,9 +91,9 @@ ${['x', 'y', 'z', 'w'].map((c, j) => `  dst[o + ${j}u * p.pitch] = vec4<f32>(${k
 }`;
 }
 
-function mmShader(out: DType): string {
+function mmShader(out: DType, tileM: TileM): string {
   const rows: string[] = [];
-  for (let r = 0; r < TILE_M; r++) {
+  for (let r = 0; r < tileM; r++) {
     rows.push(
       `    { let x = subgroupBroadcast(a${r >> 3}, ${r & 7}u);`,
       `      acc[${2 * r}] += vec4<f32>(dot(x, b0), dot(x, b1), dot(x, b2), dot(x, b3));`,
@@ -112,27 +113,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
   let nt = wg.x;
   let mt = wg.y;
   let bat = wg.z;
-  let arow = i32(bat * p.mpad + mt * ${TILE_M}u + lane);
+  let arow = i32(bat * p.mpad + mt * ${tileM}u + lane);
   let brow = i32(bat * p.npad + nt * ${TILE_N}u + lane * ${LANE_N}u);
-  var acc: array<vec4<f32>, ${2 * TILE_M}>;
+  var acc: array<vec4<f32>, ${2 * tileM}>;
   // a loop that tests its bound at the end (K > 0 always): the same loop as a for statement ran
   // 25% slower on llvmpipe (measured at 1024^2: 45 -> 36 ms)
   let kqn = i32(p.kq);
   var kq = 0i;
   loop {
-    let a0 = textureLoad(ta, vec2<i32>(kq, arow), 0);
-    let a1 = textureLoad(ta, vec2<i32>(kq, arow + 8), 0);
-    let a2 = textureLoad(ta, vec2<i32>(kq, arow + 16), 0);
-    let a3 = textureLoad(ta, vec2<i32>(kq, arow + 24), 0);
+${Array.from({ length: tileM / 8 }, (_, i) => `    let a${i} = textureLoad(ta, vec2<i32>(kq, arow${i ? ` + ${8 * i}` : ''}), 0);`).join('\n')}
 ${Array.from({ length: 8 }, (_, c) => `    let b${c} = textureLoad(tb, vec2<i32>(kq, brow + ${c}), 0);`).join('\n')}
 ${rows.join('\n')}
     kq++;
     if (kq >= kqn) { break; }
   }
-  let row0 = mt * ${TILE_M}u;
+  let row0 = mt * ${tileM}u;
   let col0 = nt * ${TILE_N}u + lane * ${LANE_N}u;
   let base = p.outOff + bat * p.m * p.n;
-  for (var r = 0u; r < ${TILE_M}u; r++) {
+  for (var r = 0u; r < ${tileM}u; r++) {
     let row = row0 + r;
     if (row >= p.m) { break; }
     for (var c = 0u; c < ${LANE_N}u; c++) {
@@ -153,8 +151,8 @@ export interface TextureMatmulShape {
 }
 
 /** Whether the texture path can take this product on a device with this texture limit. */
-export function textureMatmulFits(s: TextureMatmulShape, maxDim: number): boolean {
-  const mpad = Math.ceil(s.m / TILE_M) * TILE_M;
+export function textureMatmulFits(s: TextureMatmulShape, maxDim: number, tileM: TileM = 32): boolean {
+  const mpad = Math.ceil(s.m / tileM) * tileM;
   const npad = Math.ceil(s.n / TILE_N) * TILE_N;
   return s.k > 0 && s.m > 0 && s.n > 0 && Math.ceil(s.k / 4) <= maxDim && mpad <= maxDim && npad <= maxDim;
 }
@@ -175,10 +173,10 @@ const COPY_ROW_ALIGN = 256;
  * The kernels of one product: per group of batches whose operands fit a texture's height (all
  * of them, mostly), pack or copy A and B into the two textures, then multiply.
  */
-export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DType, out: DType, maxScratchBytes = 1 << 27, maxDim = 8192): RawKernel[] {
+export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DType, out: DType, maxScratchBytes = 1 << 27, maxDim = 8192, tileM: TileM = 32): RawKernel[] {
   const { batches, m, n, k } = s;
   const kq = Math.ceil(k / 4);
-  const mpad = Math.ceil(m / TILE_M) * TILE_M;
+  const mpad = Math.ceil(m / tileM) * tileM;
   const npad = Math.ceil(n / TILE_N) * TILE_N;
   // logical A [M, K] and B^T [N, K] as (row stride, k stride, batch stride) over the stored buffers
   const aStr = s.ta ? [1, m, m * k] : [k, 1, m * k];
@@ -215,14 +213,14 @@ export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DTy
       label: `pack${label}`,
     };
   };
-  const mt = mpad / TILE_M;
+  const mt = mpad / tileM;
   const nt = npad / TILE_N;
   // every group of batches reuses the same two textures (sized for the largest group)
   const kernels: RawKernel[] = [];
   for (let b0 = 0; b0 < batches; b0 += per) {
     const nb = Math.min(per, batches - b0);
     kernels.push(pack(0, 'A', m, mpad, aStr, inA, b0, nb), pack(1, 'B', n, npad, bStr, inB, b0, nb), {
-      wgsl: mmShader(out),
+      wgsl: mmShader(out, tileM),
       bindings: [
         { kind: 'out' },
         { kind: 'texture', key: 'A', access: 'read', width: kq, height: per * mpad },

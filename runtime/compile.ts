@@ -17,6 +17,8 @@ import { evaluate } from './reference';
 import type { HostTensor } from './host';
 import { InputError, checkInput, flattenInputs, toHost } from './host';
 import { checkDeviceInput, hostTensor, isDeviceTensor } from './device-tensor';
+import { autotune } from './autotune';
+import { tuneGeneration, tuneMode } from './tune-table';
 
 export interface CompileOptions {
   readonly backend?: BackendName;
@@ -34,6 +36,9 @@ export interface CompileOptions {
   /** external inputs whose contents never change while the same device tensor is passed
    * (inference weights): their repacking into kernel layouts runs once, not on every call */
   readonly constant?: (name: string) => boolean;
+  /** measure the kernel variants this adapter has no measurement for first (runtime/autotune.ts;
+   * also on when OMNI_AUTOTUNE=1) */
+  readonly tune?: boolean;
 }
 
 const cache = new Map<string, Promise<Executable>>();
@@ -44,14 +49,18 @@ const CACHE_LIMIT = 256;
 export async function compile(fn: (args: any) => unknown, specs: SpecTree, options: CompileOptions = {}): Promise<Executable> {
   const traced = trace(fn, specs, options.dims);
   const graph = options.optimize === false ? traced.graph : optimize(traced.graph);
-  return compileTraced(graph, traced.inputs, options.backend ?? defaultBackend(), options.external, options.portable, options.maxBindingBytes, options.constant);
+  const backend = options.backend ?? defaultBackend();
+  if (backend !== 'cpu' && !options.portable && options.tune) await autotune(await getGpu(backend as GpuBackendName), graph);
+  return compileTraced(graph, traced.inputs, backend, options.external, options.portable, options.maxBindingBytes, options.constant);
 }
 
-export function compileTraced(graph: Graph, inputs: Executable['inputs'], backend: BackendName, external?: (name: string) => boolean, portable = false, maxBindingBytes?: number, constant?: (name: string) => boolean): Promise<Executable> {
-  if (backend === 'cpu') return Promise.resolve(referenceExecutable(graph, inputs));
+export async function compileTraced(graph: Graph, inputs: Executable['inputs'], backend: BackendName, external?: (name: string) => boolean, portable = false, maxBindingBytes?: number, constant?: (name: string) => boolean): Promise<Executable> {
+  if (backend === 'cpu') return referenceExecutable(graph, inputs);
+  if (!portable && tuneMode() === 'measure') await autotune(await getGpu(backend as GpuBackendName), graph, { log: (l) => process.stderr.write(`${l}\n`) });
   const ext = external ? inputs.filter((i) => external(i.name)).map((i) => i.name) : [];
   const fixed = constant ? ext.filter((n) => constant(n)) : [];
-  const key = `${backend}${portable ? ' portable' : ''} ${maxBindingBytes ?? ''}\n${ext.join(',')}\n${fixed.join(',')}\n${graphKey(graph)}`;
+  // a new measurement may change the kernels of a graph compiled before
+  const key = `${backend}${portable ? ' portable' : ''} ${maxBindingBytes ?? ''} tuned ${tuneGeneration()}\n${ext.join(',')}\n${fixed.join(',')}\n${graphKey(graph)}`;
   let hit = cache.get(key);
   if (!hit) {
     if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);

@@ -50,6 +50,8 @@ export interface GraphOptions {
   readonly maxBindingBytes?: number;
   /** external inputs that never change while the same buffer is passed (see CompileOptions) */
   readonly constant?: (name: string) => boolean;
+  /** kernel variants by tuning key, instead of the adapter's measured ones (the autotuner's trials) */
+  readonly tuned?: (key: string) => string | undefined;
 }
 
 const pipelineCaches = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();

@@ -9,6 +9,7 @@ import { byteSize } from '../compiler/dtype';
 import { schedule } from '../compiler/codegen/schedule';
 import { emitGroup } from '../compiler/codegen/emit';
 import type { DeviceTraits, Grid } from '../compiler/primitive';
+import { tunedChoices } from './tune-table';
 import { PORTABLE_DEVICE } from '../compiler/primitive';
 import type { Gpu } from './gpu';
 import { planBuffers } from './memory';
@@ -79,11 +80,12 @@ export interface PlanTarget {
 }
 
 /** What a plan is made for, read from a device (`portable`: the kernels for any adapter; `maxBindingBytes`: a binding limit below the adapter's). */
-export function planTargetOf(gpu: Gpu, opts: { portable?: boolean; maxBindingBytes?: number } = {}): PlanTarget {
+export function planTargetOf(gpu: Gpu, opts: { portable?: boolean; maxBindingBytes?: number; tuned?: (key: string) => string | undefined } = {}): PlanTarget {
   const l = gpu.limits;
   return {
     features: gpu.features,
-    traits: opts.portable ? PORTABLE_DEVICE : gpu.traits,
+    // kernel variants: the ones forced by the caller (the autotuner trying each), else the ones measured on this adapter
+    traits: opts.portable ? PORTABLE_DEVICE : { ...gpu.traits, tuned: opts.tuned ?? tunedChoices(gpu.adapterInfo) },
     maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage ?? 8,
     maxStorageBufferBindingSize: Math.min(l.maxStorageBufferBindingSize, opts.maxBindingBytes ?? Infinity),
     minStorageBufferOffsetAlignment: l.minStorageBufferOffsetAlignment ?? 256,

@@ -8,6 +8,7 @@ import { Option, type Command } from 'commander';
 import { accessSync, constants, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BACKENDS, DeviceError, defaultBackend, getGpu, requestAdapter, type BackendName, type GpuBackendName } from '../../runtime/gpu';
+import { loadTable, tuneFile, tuneMode } from '../../runtime/tune-table';
 import type { SetExit } from './verb';
 
 const HIGHLIGHTED = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
@@ -23,7 +24,7 @@ const SIZE_LIMITS = new Set<string>(['maxStorageBufferBindingSize', 'maxBufferSi
 /** Where the Vulkan loader looks for drivers on Linux. */
 const ICD_DIRS = ['/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/share/vulkan/icd.d'];
 /** Variables that change which driver loads or how Mesa's llvmpipe runs. */
-const ENV_PATTERN = /^(OMNI_BACKEND|VK_ICD_FILENAMES|VK_DRIVER_FILES|VK_LOADER_\w+|EGL_PLATFORM|MESA_\w+|LP_\w+|GALLIUM_\w+|LIBGL_\w+)$/;
+const ENV_PATTERN = /^(OMNI_BACKEND|OMNI_AUTOTUNE|OMNI_TUNE_DIR|VK_ICD_FILENAMES|VK_DRIVER_FILES|VK_LOADER_\w+|EGL_PLATFORM|MESA_\w+|LP_\w+|GALLIUM_\w+|LIBGL_\w+)$/;
 
 interface Environment {
   XDG_RUNTIME_DIR: { value: string | null; writable: boolean };
@@ -51,6 +52,8 @@ interface Report {
   highlighted?: Record<string, boolean>;
   limits?: Record<string, number>;
   device?: { ok: boolean; error?: string };
+  /** the autotuner's measured kernel choices for this adapter */
+  autotune?: { file: string; entries: number; mode: string };
   environment: Environment;
   error?: string;
 }
@@ -108,8 +111,9 @@ async function probeGpu(backend: GpuBackendName, report: Report): Promise<void> 
   report.limits = Object.fromEntries(KEY_LIMITS.map((k) => [k, adapter.limits[k]]));
   // An adapter is not yet a device: open the one the runtime will use, with the limits it asks for.
   try {
-    await getGpu(backend);
+    const gpu = await getGpu(backend);
     report.device = { ok: true };
+    report.autotune = { file: tuneFile(gpu.adapterInfo), entries: loadTable(gpu.adapterInfo).size, mode: tuneMode() };
   } catch (e) {
     report.ok = false;
     report.device = { ok: false, error: (e as Error).message };
@@ -175,6 +179,11 @@ function formatReport(r: Report): string {
       ...HIGHLIGHTED.map((f): [string, string] => [f, yes(r.highlighted?.[f]) + (f === 'subgroups' && r.highlighted?.[f] ? subgroupSize : '')]),
       ['other features', (r.features ?? []).filter((f) => !(HIGHLIGHTED as readonly string[]).includes(f)).join(', ') || 'none'],
     );
+  }
+  if (r.autotune) {
+    const t = r.autotune;
+    const mode = t.mode === 'off' ? 'ignored (OMNI_AUTOTUNE=0)' : t.mode === 'measure' ? 'used; missing ones measured at compile (OMNI_AUTOTUNE=1)' : 'used (OMNI_AUTOTUNE=1 measures missing ones at compile)';
+    head.push(['autotune', `${t.entries} measured kernel choice${t.entries === 1 ? '' : 's'} in ${t.file}: ${mode}`]);
   }
   out += rows(head);
   if (r.limits) {

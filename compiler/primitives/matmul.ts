@@ -1,6 +1,8 @@
 /** Batched matrix multiply: [..., M, K] x [..., K, N] -> [..., M, N], either operand transposed. */
 import { fmtShape, isFloat, numel } from '../ir';
-import { definePrimitive, shapeError } from '../primitive';
+import { chooseVariant, definePrimitive, shapeError } from '../primitive';
+import type { Attrs } from '../ir';
+import type { KernelCtx, TuneSpace } from '../primitive';
 import { coerce } from '../dtype';
 import { textureMatmulFits, textureMatmulKernels } from '../../kernels/matmul-texture';
 import { apply } from '../primitive';
@@ -8,6 +10,10 @@ import { wrap } from '../../dsl/tensor';
 import type { Tensor } from '../../dsl/tensor';
 
 const TEXTURE_MIN_MACS = 1 << 20;
+/** products with at most this many rows stay on the portable kernel by default (measured at
+ * 1..8 x 1280 x 1280 on llvmpipe: 2.5-3.5 ms against 6-7.7 ms for either texture tiling, which
+ * packs all of B for a few rows) */
+const SKINNY_ROWS = 8;
 const mm = (a: Tensor, b: Tensor, ta: boolean, tb: boolean): Tensor => wrap(apply('matmul', [a.node, b.node], { ta, tb }));
 
 /** Rows/cols of an operand as stored: with `t` the last two axes are swapped. */
@@ -15,6 +21,34 @@ const dims = (shape: readonly number[], t: boolean) => {
   const r = shape.length;
   return t ? [shape[r - 1], shape[r - 2]] : [shape[r - 2], shape[r - 1]];
 };
+
+const shapeOf = (k: KernelCtx, attrs: Attrs) => {
+  const [ta, tb] = [!!attrs.ta, !!attrs.tb];
+  const [m, kk] = dims(k.inputs[0].shape, ta);
+  return { batches: numel(k.out.shape.slice(0, -2)), m, n: dims(k.inputs[1].shape, tb)[1], k: kk, ta, tb };
+};
+
+/**
+ * The matmul kernels this adapter can run for a product: the texture kernel with 32- or 8-row
+ * tiles (adapters with 8-lane subgroups; 32 is the fallback on CPU rasterisers, where it is ~5x
+ * faster, for products big enough to pay for packing) and the portable buffer kernel (any
+ * adapter). The autotuner may measure the others.
+ */
+function matmulSpace(k: KernelCtx, attrs: Attrs): TuneSpace | undefined {
+  const s = shapeOf(k, attrs);
+  if (s.m === 0 || s.n === 0 || s.k === 0) return undefined;
+  const textures = k.device.subgroupSize === 8 && k.features.has('subgroups');
+  const candidates = [
+    ...(textures && textureMatmulFits(s, k.device.maxTextureDimension2D, 32) ? ['texture32'] : []),
+    ...(textures && textureMatmulFits(s, k.device.maxTextureDimension2D, 8) ? ['texture8'] : []),
+    'portable',
+  ];
+  const big = s.batches * s.m * s.n * s.k >= TEXTURE_MIN_MACS;
+  const preferred = !k.device.cpuLike || !big || s.m <= SKINNY_ROWS ? 'portable' : 'texture32';
+  const fallback = candidates.includes(preferred) ? preferred : 'portable';
+  const dt = [...k.inputs.map((t) => t.dtype), k.out.dtype].join(',');
+  return { key: `matmul ${s.batches}x${s.m}x${s.n}x${s.k}${s.ta ? ' ta' : ''}${s.tb ? ' tb' : ''} ${dt}`, candidates, fallback };
+}
 
 definePrimitive({
   name: 'matmul',
@@ -49,16 +83,16 @@ definePrimitive({
   },
   emission: {
     kind: 'kernel',
+    tuning: matmulSpace,
     emit: (k, attrs) => {
       const [ta, tb] = [!!attrs.ta, !!attrs.tb];
       const [M, K] = dims(k.inputs[0].shape, ta);
       const N = dims(k.inputs[1].shape, tb)[1];
       const batches = numel(k.out.shape.slice(0, -2));
-      const shape = { batches, m: M, n: N, k: K, ta, tb };
-      // a CPU rasteriser with 8-lane subgroups takes the texture kernel (5x faster there)
-      // (small products stay on the portable kernel: two packing dispatches would cost more than they save)
-      if (k.device.cpuLike && k.device.subgroupSize === 8 && k.features.has('subgroups') && batches * M * N * K >= TEXTURE_MIN_MACS && textureMatmulFits(shape, k.device.maxTextureDimension2D)) {
-        return textureMatmulKernels(shape, k.inputs[0].dtype, k.inputs[1].dtype, k.out.dtype, k.device.maxStorageBufferBindingSize, k.device.maxTextureDimension2D);
+      const space = matmulSpace(k, attrs);
+      const variant = space ? chooseVariant(k.device, space) : 'portable';
+      if (variant === 'texture32' || variant === 'texture8') {
+        return textureMatmulKernels(shapeOf(k, attrs), k.inputs[0].dtype, k.inputs[1].dtype, k.out.dtype, k.device.maxStorageBufferBindingSize, k.device.maxTextureDimension2D, variant === 'texture8' ? 8 : 32);
       }
       // each invocation owns a 4x4 block of C; rows/cols past the edge read a clamped
       // (valid) address and are simply not stored, so the inner loop has no branches

@@ -1,0 +1,90 @@
+/**
+ * The autotuner (runtime/autotune.ts, runtime/tune-table.ts): it times every valid variant of a
+ * matmul on this adapter, records the fastest in the adapter's file, measures nothing twice, and
+ * every later plan takes the recorded choice (each of which computes the product). A damaged file
+ * is an error naming the file and the field; OMNI_AUTOTUNE=0 ignores the file.
+ */
+import * as fs from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { spec, trace } from '../compiler/trace';
+import { optimize } from '../compiler/passes';
+import { Tensor, matmul } from '../dsl/tensor';
+import { autotune, tuningSpaces } from '../runtime/autotune';
+import { compileTraced } from '../runtime/compile';
+import { getGpu } from '../runtime/gpu';
+import { TuneFileError, forgetTables, loadTable, tuneFile } from '../runtime/tune-table';
+import { BACKEND, checkAgainstReference } from './helpers/check';
+
+// over a million multiply-adds and 40 rows: the texture kernel with 32-row tiles by default
+const f = ({ a, b }: { a: Tensor; b: Tensor }) => matmul(a, b);
+const specs = () => ({ a: spec([3, 40, 128]), b: spec([3, 128, 70]) });
+const KEY = 'matmul 3x40x70x128 f32,f32,f32';
+
+const reset = async () => {
+  fs.rmSync(tuneFile((await getGpu()).adapterInfo), { force: true });
+  forgetTables();
+};
+
+describe('autotuner', () => {
+  afterEach(async () => {
+    delete process.env.OMNI_AUTOTUNE;
+    await reset();
+  });
+
+  it('times each variant once, records the fastest in the adapter file, and plans take the recorded choice', async () => {
+    await reset();
+    const gpu = await getGpu();
+    const graph = optimize(trace(f, specs()).graph);
+    const [only] = tuningSpaces(gpu, graph);
+    expect(only.space).toMatchObject({ key: KEY, candidates: ['texture32', 'texture8', 'portable'], fallback: 'texture32' });
+    const lines: string[] = [];
+    expect(await autotune(gpu, graph, { runs: 3, log: (l) => lines.push(l) })).toEqual([KEY]);
+    expect(lines[0]).toMatch(/^autotune 1\/1 matmul 3x40x70x128 .*texture32 [\d.]+ ms, texture8 [\d.]+ ms, portable [\d.]+ ms -> \w+/);
+    const file = JSON.parse(fs.readFileSync(tuneFile(gpu.adapterInfo), 'utf8'));
+    const entry = file.entries[KEY];
+    expect(Object.keys(entry.ms)).toEqual(['texture32', 'texture8', 'portable']);
+    // the fastest, or the fallback when within 5% of it
+    const fastest = Math.min(...(Object.values(entry.ms) as number[]));
+    expect(entry.ms[entry.choice] === fastest || (entry.choice === 'texture32' && entry.ms.texture32 <= fastest * 1.05)).toBe(true);
+    // measured once: a second pass has nothing to do, also after the file is read afresh
+    forgetTables();
+    expect(await autotune(gpu, graph)).toEqual([]);
+    expect(loadTable(gpu.adapterInfo).get(KEY)?.choice).toBe(entry.choice);
+  });
+
+  it('each recorded choice is the kernel planned, and each computes the product', async () => {
+    const gpu = await getGpu();
+    const t = trace(f, specs());
+    for (const [choice, mm] of [
+      ['portable', false],
+      ['texture8', true],
+      ['texture32', true],
+    ] as const) {
+      fs.mkdirSync(tuneFile(gpu.adapterInfo).replace(/[^/]+$/, ''), { recursive: true });
+      fs.writeFileSync(tuneFile(gpu.adapterInfo), JSON.stringify({ adapter: 'x', entries: { [KEY]: { choice, ms: {}, measured: 'now' } } }));
+      forgetTables();
+      const exe = await compileTraced(optimize(t.graph), t.inputs, BACKEND);
+      expect(exe.kernels.some((k) => k.label.endsWith(':mm')), choice).toBe(mm);
+      if (choice === 'texture8') expect(exe.kernels.find((k) => k.label.endsWith(':mm'))!.wgsl).toContain('array<vec4<f32>, 16>');
+      await checkAgainstReference(f, specs(), { rtol: 1e-4, atol: 1e-4 });
+    }
+    // switched off: the fallback whatever the file says (the file still says texture32: write portable)
+    fs.writeFileSync(tuneFile(gpu.adapterInfo), JSON.stringify({ adapter: 'x', entries: { [KEY]: { choice: 'portable', ms: {}, measured: 'now' } } }));
+    forgetTables();
+    process.env.OMNI_AUTOTUNE = '0';
+    const exe = await compileTraced(optimize(t.graph), t.inputs, BACKEND);
+    expect(exe.kernels.some((k) => k.label.endsWith(':mm'))).toBe(true);
+  });
+
+  it('a damaged file is an error that names the file and the field', async () => {
+    const gpu = await getGpu();
+    const file = tuneFile(gpu.adapterInfo);
+    fs.writeFileSync(file, JSON.stringify({ adapter: 'x', entries: { [KEY]: { choice: 3, ms: {}, measured: 'now' } } }));
+    forgetTables();
+    expect(() => loadTable(gpu.adapterInfo)).toThrow(TuneFileError);
+    expect(() => loadTable(gpu.adapterInfo)).toThrow(`${file}: field 'entries.${KEY}.choice' is 3, expected string`);
+    fs.writeFileSync(file, '{"adapter": ');
+    forgetTables();
+    expect(() => loadTable(gpu.adapterInfo)).toThrow(/not readable JSON/);
+  });
+});
