@@ -91,7 +91,15 @@ ${['x', 'y', 'z', 'w'].map((c, j) => `  dst[o + ${j}u * p.pitch] = vec4<f32>(${k
 }`;
 }
 
-function mmShader(out: DType, tileM: TileM): string {
+/**
+ * How the kernel reads A: from its texture, or straight from A's storage buffer, which spares
+ * packing A (as slow as a copy of it: 15 ms of a 30 ms product at 16 x 724 x 32 x 362) at the
+ * cost of buffer loads in the loop: four vec4 loads per step when rows of K contiguous values
+ * allow ('vec4'), else sixteen scalar loads masked past K ('scalar').
+ */
+export type ALoad = 'texture' | 'vec4' | 'scalar';
+
+function mmShader(out: DType, tileM: TileM, aLoad: ALoad = 'texture'): string {
   const rows: string[] = [];
   for (let r = 0; r < tileM; r++) {
     rows.push(
@@ -100,10 +108,24 @@ function mmShader(out: DType, tileM: TileM): string {
       `      acc[${2 * r + 1}] += vec4<f32>(dot(x, b4), dot(x, b5), dot(x, b6), dot(x, b7)); }`,
     );
   }
+  const na = tileM / 8;
+  const aRows = Array.from({ length: na }, (_, i) => {
+    const at = `abase + min(mt * ${tileM}u + lane${i ? ` + ${8 * i}u` : ''}, p.m - 1u) * p.sR`;
+    return `  let ar${i} = ${aLoad === 'vec4' ? `(${at}) / 4u` : at};`;
+  });
+  const aLoads = Array.from({ length: na }, (_, i) =>
+    aLoad === 'texture'
+      ? `    let a${i} = textureLoad(ta, vec2<i32>(kq, arow${i ? ` + ${8 * i}` : ''}), 0);`
+      : aLoad === 'vec4'
+        ? `    let a${i} = srcA[ar${i} + u32(kq)];`
+        : `    let at${i} = ar${i} + k0 * p.sK;
+    let a${i} = vec4<f32>(select(0.0, srcA[at${i}], k0 < p.k), select(0.0, srcA[at${i} + p.sK], k0 + 1u < p.k), select(0.0, srcA[at${i} + 2u * p.sK], k0 + 2u < p.k), select(0.0, srcA[at${i} + 3u * p.sK], k0 + 3u < p.k));`,
+  );
+  const fromBuffer = aLoad !== 'texture';
   return `enable subgroups;
-${enableF16(out)}struct P { m: u32, n: u32, kq: u32, mpad: u32, npad: u32, outOff: u32 }
+${enableF16(out)}struct P { m: u32, n: u32, kq: u32, mpad: u32, npad: u32, outOff: u32${fromBuffer ? ', k: u32, aOff: u32, sR: u32, sK: u32, sB: u32' : ''} }
 @group(0) @binding(0) var<storage, read_write> out: array<${storage(out)}>;
-@group(0) @binding(1) var ta: texture_2d<f32>;
+${fromBuffer ? `@group(0) @binding(1) var<storage, read> srcA: array<${aLoad === 'vec4' ? 'vec4<f32>' : 'f32'}>;` : '@group(0) @binding(1) var ta: texture_2d<f32>;'}
 @group(0) @binding(2) var tb: texture_2d<f32>;
 @group(0) @binding(3) var<uniform> p: P;
 @compute @workgroup_size(8)
@@ -113,7 +135,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
   let nt = wg.x;
   let mt = wg.y;
   let bat = wg.z;
-  let arow = i32(bat * p.mpad + mt * ${tileM}u + lane);
+${fromBuffer ? `  // rows past M read row M - 1 (their products are not stored)
+  let abase = p.aOff + bat * p.sB;
+${aRows.join('\n')}` : `  let arow = i32(bat * p.mpad + mt * ${tileM}u + lane);`}
   let brow = i32(bat * p.npad + nt * ${TILE_N}u + lane * ${LANE_N}u);
   var acc: array<vec4<f32>, ${2 * tileM}>;
   // a loop that tests its bound at the end (K > 0 always): the same loop as a for statement ran
@@ -121,7 +145,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
   let kqn = i32(p.kq);
   var kq = 0i;
   loop {
-${Array.from({ length: tileM / 8 }, (_, i) => `    let a${i} = textureLoad(ta, vec2<i32>(kq, arow${i ? ` + ${8 * i}` : ''}), 0);`).join('\n')}
+${aLoad === 'scalar' ? '    let k0 = u32(kq) * 4u;\n' : ''}${aLoads.join('\n')}
 ${Array.from({ length: 8 }, (_, c) => `    let b${c} = textureLoad(tb, vec2<i32>(kq, brow + ${c}), 0);`).join('\n')}
 ${rows.join('\n')}
     kq++;
@@ -173,20 +197,34 @@ const COPY_ROW_ALIGN = 256;
  * The kernels of one product: per group of batches whose operands fit a texture's height (all
  * of them, mostly), pack or copy A and B into the two textures, then multiply.
  */
-export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DType, out: DType, maxScratchBytes = 1 << 27, maxDim = 8192, tileM: TileM = 32): RawKernel[] {
+/** The ways this product's kernel may read A (see ALoad): straight from the buffer only for f32 A. */
+export function aLoadsFor(s: TextureMatmulShape, inA: DType): ALoad[] {
+  if (inA !== 'f32') return ['texture'];
+  const [sR, sK, sB] = aStrides(s);
+  return sK === 1 && s.k % 4 === 0 && sR % 4 === 0 && sB % 4 === 0 ? ['texture', 'vec4', 'scalar'] : ['texture', 'scalar'];
+}
+
+/** Whether A reaches its texture by a plain copy (f32 rows of K contiguous values, 256-byte aligned) rather than a packing kernel. */
+export const copiesA = (s: TextureMatmulShape, inA: DType) => copyable(inA, aStrides(s), s.k);
+const copyable = (dt: DType, str: readonly number[], k: number) => dt === 'f32' && str[1] === 1 && str[0] === k && (k * 4) % COPY_ROW_ALIGN === 0;
+
+/** logical A [M, K] as (row stride, k stride, batch stride) over the stored buffer */
+const aStrides = (s: TextureMatmulShape) => (s.ta ? [1, s.m, s.m * s.k] : [s.k, 1, s.m * s.k]);
+
+export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DType, out: DType, maxScratchBytes = 1 << 27, maxDim = 8192, tileM: TileM = 32, aLoad: ALoad = 'texture'): RawKernel[] {
   const { batches, m, n, k } = s;
   const kq = Math.ceil(k / 4);
   const mpad = Math.ceil(m / tileM) * tileM;
   const npad = Math.ceil(n / TILE_N) * TILE_N;
   // logical A [M, K] and B^T [N, K] as (row stride, k stride, batch stride) over the stored buffers
-  const aStr = s.ta ? [1, m, m * k] : [k, 1, m * k];
+  const aStr = aStrides(s);
   const bStr = s.tb ? [k, 1, n * k] : [1, n, n * k];
   const per = Math.min(batches, Math.max(1, Math.floor(maxDim / Math.max(mpad, npad))));
   const chunked = per < batches;
   const pack = (input: number, key: string, rows: number, rowsPad: number, str: number[], dt: DType, b0: number, batchesHere: number): RawKernel => {
     const label = chunked ? `${key}@${b0}` : key;
     // already in the texture's layout (f32 rows of K contiguous values, 256-byte aligned): copy it
-    if (dt === 'f32' && str[1] === 1 && str[0] === k && (k * 4) % COPY_ROW_ALIGN === 0) {
+    if (copyable(dt, str, k)) {
       const regions = Array.from({ length: batchesHere }, (_, b) => ({ offset: (b0 + b) * str[2] * 4, y: b * rowsPad, rows }));
       return { wgsl: '', bindings: [{ kind: 'in', input }], groups: 0, label: `copy${label}`, copy: { key, from: 'in', width: kq, bytesPerRow: k * 4, regions } };
     }
@@ -219,13 +257,14 @@ export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DTy
   const kernels: RawKernel[] = [];
   for (let b0 = 0; b0 < batches; b0 += per) {
     const nb = Math.min(per, batches - b0);
-    kernels.push(pack(0, 'A', m, mpad, aStr, inA, b0, nb), pack(1, 'B', n, npad, bStr, inB, b0, nb), {
-      wgsl: mmShader(out, tileM),
+    const fromBuffer = aLoad !== 'texture';
+    kernels.push(...(fromBuffer ? [] : [pack(0, 'A', m, mpad, aStr, inA, b0, nb)]), pack(1, 'B', n, npad, bStr, inB, b0, nb), {
+      wgsl: mmShader(out, tileM, aLoad),
       bindings: [
         { kind: 'out' },
-        { kind: 'texture', key: 'A', access: 'read', width: kq, height: per * mpad },
+        fromBuffer ? { kind: 'in', input: 0 } : { kind: 'texture', key: 'A', access: 'read', width: kq, height: per * mpad },
         { kind: 'texture', key: 'B', access: 'read', width: kq, height: per * npad },
-        { kind: 'uniform', data: Uint32Array.from([m, n, kq, mpad, npad, b0 * m * n]) },
+        { kind: 'uniform', data: Uint32Array.from([m, n, kq, mpad, npad, b0 * m * n, ...(fromBuffer ? [k, b0 * aStr[2], ...aStr] : [])]) },
       ],
       groups: [nt, mt, nb],
       label: chunked ? `mm@${b0}` : 'mm',

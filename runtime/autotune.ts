@@ -15,6 +15,7 @@ import { spec, trace } from '../compiler/trace';
 import { wrap } from '../dsl/tensor';
 import type { Tensor } from '../dsl/tensor';
 import { compileGraph } from './executable';
+import type { Executable } from './executable';
 import type { Gpu } from './gpu';
 import { planTargetOf } from './plan';
 import { loadTable, recordChoice } from './tune-table';
@@ -43,26 +44,36 @@ export function tuningSpaces(gpu: Gpu, graph: Graph): { space: TuneSpace; node: 
   return [...found.values()];
 }
 
-async function timeVariant(gpu: Gpu, node: Node, key: string, variant: string, runs: number): Promise<number> {
+/**
+ * Median ms of each variant of `node`, timed round-robin (the machine's speed drifts between
+ * runs, so variants timed one after the other would compare different phases of it).
+ */
+async function timeVariants(gpu: Gpu, node: Node, key: string, variants: readonly string[], runs: number): Promise<Record<string, number>> {
   const specs = Object.fromEntries(node.inputs.map((i, j) => [`in${j}`, spec(i.type.shape, i.type.dtype)]));
   const traced = trace((args: Record<string, Tensor>) => wrap(apply(node.op, node.inputs.map((_, j) => args[`in${j}`].node), node.attrs)), specs);
-  const exe = await compileGraph(gpu, traced.graph, traced.inputs, { external: () => true, tuned: (k) => (k === key ? variant : undefined) });
+  const trials: { variant: string; exe: Executable; ms: number[] }[] = [];
   try {
+    for (const variant of variants) trials.push({ variant, exe: await compileGraph(gpu, traced.graph, traced.inputs, { external: () => true, tuned: (k) => (k === key ? variant : undefined) }), ms: [] });
+    const exe = trials[0].exe;
     const inputs = Object.fromEntries(
       traced.inputs.map((i) => [i.name, exe.deviceTensor(i.shape, i.dtype, Float32Array.from({ length: numel(i.shape) }, () => (i.dtype === 'f32' || i.dtype === 'f16' ? Math.random() - 0.5 : 0)))]),
     );
     const into = Object.fromEntries(exe.outputs.map((o) => [o.name, exe.deviceTensor(o.shape, o.dtype)]));
-    for (let i = 0; i < 2; i++) await exe.run(inputs, { into });
-    const ms: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const t0 = performance.now();
-      await exe.run(inputs, { into });
-      ms.push(performance.now() - t0);
+    try {
+      // two warm-up runs each: the first compiles the shaders
+      for (const t of trials) for (let i = 0; i < 2; i++) await t.exe.run(inputs, { into });
+      for (let i = 0; i < runs; i++)
+        for (const t of trials) {
+          const t0 = performance.now();
+          await t.exe.run(inputs, { into });
+          t.ms.push(performance.now() - t0);
+        }
+    } finally {
+      for (const t of [...Object.values(inputs), ...Object.values(into)]) t.dispose();
     }
-    for (const t of [...Object.values(inputs), ...Object.values(into)]) t.dispose();
-    return ms.sort((a, b) => a - b)[ms.length >> 1];
+    return Object.fromEntries(trials.map((t) => [t.variant, t.ms.sort((a, b) => a - b)[t.ms.length >> 1]]));
   } finally {
-    exe.dispose();
+    for (const t of trials) t.exe.dispose();
   }
 }
 
@@ -72,8 +83,7 @@ export async function autotune(gpu: Gpu, graph: Graph, opts: AutotuneOptions = {
   const todo = tuningSpaces(gpu, graph).filter(({ space }) => !table.has(space.key));
   const done: string[] = [];
   for (const [i, { space, node }] of todo.entries()) {
-    const ms: Record<string, number> = {};
-    for (const v of space.candidates) ms[v] = await timeVariant(gpu, node, space.key, v, opts.runs ?? 5);
+    const ms = await timeVariants(gpu, node, space.key, space.candidates, opts.runs ?? 5);
     // the fallback unless another variant is clearly faster: timings move ~5% between runs here,
     // and short kernels all end at the same ~1.2 ms of submit and wait
     const fastest = space.candidates.reduce((best, v) => (ms[v] < ms[best] ? v : best));

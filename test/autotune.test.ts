@@ -36,13 +36,13 @@ describe('autotuner', () => {
     const gpu = await getGpu();
     const graph = optimize(trace(f, specs()).graph);
     const [only] = tuningSpaces(gpu, graph);
-    expect(only.space).toMatchObject({ key: KEY, candidates: ['texture32', 'texture8', 'portable'], fallback: 'texture32' });
+    expect(only.space).toMatchObject({ key: KEY, candidates: ['texture32', 'texture32-bufA', 'texture8', 'portable'], fallback: 'texture32' });
     const lines: string[] = [];
     expect(await autotune(gpu, graph, { runs: 3, log: (l) => lines.push(l) })).toEqual([KEY]);
-    expect(lines[0]).toMatch(/^autotune 1\/1 matmul 3x40x70x128 .*texture32 [\d.]+ ms, texture8 [\d.]+ ms, portable [\d.]+ ms -> \w+/);
+    expect(lines[0]).toMatch(/^autotune 1\/1 matmul 3x40x70x128 .*texture32 [\d.]+ ms, texture32-bufA [\d.]+ ms, texture8 [\d.]+ ms, portable [\d.]+ ms -> [\w-]+/);
     const file = JSON.parse(fs.readFileSync(tuneFile(gpu.adapterInfo), 'utf8'));
     const entry = file.entries[KEY];
-    expect(Object.keys(entry.ms)).toEqual(['texture32', 'texture8', 'portable']);
+    expect(Object.keys(entry.ms)).toEqual(['texture32', 'texture32-bufA', 'texture8', 'portable']);
     // the fastest, or the fallback when within 5% of it
     const fastest = Math.min(...(Object.values(entry.ms) as number[]));
     expect(entry.ms[entry.choice] === fastest || (entry.choice === 'texture32' && entry.ms.texture32 <= fastest * 1.05)).toBe(true);
@@ -58,6 +58,7 @@ describe('autotuner', () => {
     for (const [choice, mm] of [
       ['portable', false],
       ['texture8', true],
+      ['texture32-bufA', true],
       ['texture32', true],
     ] as const) {
       fs.mkdirSync(tuneFile(gpu.adapterInfo).replace(/[^/]+$/, ''), { recursive: true });
@@ -65,7 +66,9 @@ describe('autotuner', () => {
       forgetTables();
       const exe = await compileTraced(optimize(t.graph), t.inputs, BACKEND);
       expect(exe.kernels.some((k) => k.label.endsWith(':mm')), choice).toBe(mm);
-      if (choice === 'texture8') expect(exe.kernels.find((k) => k.label.endsWith(':mm'))!.wgsl).toContain('array<vec4<f32>, 16>');
+      const mmWgsl = exe.kernels.find((k) => k.label.endsWith(':mm'))?.wgsl ?? '';
+      if (choice === 'texture8') expect(mmWgsl).toContain('array<vec4<f32>, 16>');
+      expect(mmWgsl.includes('srcA'), choice).toBe(choice === 'texture32-bufA');
       await checkAgainstReference(f, specs(), { rtol: 1e-4, atol: 1e-4 });
     }
     // switched off: the fallback whatever the file says (the file still says texture32: write portable)

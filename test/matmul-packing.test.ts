@@ -58,17 +58,18 @@ describe('operands of the texture matmul', () => {
   it('rows of K contiguous values are packed with vec4 or vec2 loads when K allows; four contiguous rows with vec4 loads transposed', async () => {
     const f = ({ a, b }: { a: Tensor; b: Tensor }) => matmul(a, b);
     for (const [k, width] of [[100, 'vec4'], [362, 'vec2'], [101, 'f32']] as const) {
-      const specs = () => ({ a: spec([3, 50, k]), b: spec([3, k, 72]) });
+      // 200 columns: wide enough that A goes through its texture (narrower products read A from its buffer)
+      const specs = () => ({ a: spec([3, 50, k]), b: spec([3, k, 200]) });
       const [packA, packB] = steps(f, specs());
       const src = (k: { wgsl: string }) => k.wgsl.split('\n').find((l) => l.includes('var<storage, read> src'));
       expect(src(packA)).toContain(width === 'f32' ? 'array<f32>' : `array<${width}<f32>>`);
-      // B [k, 72]: rows (columns of B) contiguous, 72 of them: four per invocation whatever K is
+      // B [k, 200]: rows (columns of B) contiguous, 200 of them: four per invocation whatever K is
       expect(src(packB)).toContain('array<vec4<f32>>');
       // an infinity opens row 1 of A: the last texel of row 0 must not read it (inf * a zero pad is
       // NaN); one opens batch 1 of B: batch 0's last texels must not read it
       const gen = {
         a: (n: number, r: () => number) => Array.from({ length: n }, (_, i) => (i === k ? Infinity : r() - 0.5)),
-        b: (n: number, r: () => number) => Array.from({ length: n }, (_, i) => (i === k * 72 ? Infinity : r() - 0.5)),
+        b: (n: number, r: () => number) => Array.from({ length: n }, (_, i) => (i === k * 200 ? Infinity : r() - 0.5)),
       };
       await checkAgainstReference(f, specs(), { rtol: 1e-4, atol: 1e-4, gen });
     }
@@ -78,13 +79,34 @@ describe('operands of the texture matmul', () => {
     // 17 batches of 1000 rows: 17 x 1024 padded rows exceed a texture of 8192 (groups of 8, 8, 1)
     // or of 16384 (llvmpipe's: 16 and 1)
     const f = ({ a, b }: { a: Tensor; b: Tensor }) => matmul(a, b);
-    const specs = () => ({ a: spec([17, 1000, 16]), b: spec([17, 16, 72]) });
-    const labels = steps(f, specs()).map((k) => k.label.split(':')[1]);
-    expect(labels).toEqual(['packA@0', 'packB@0', 'packA@8', 'packB@8', 'packA@16', 'packB@16']);
-    await checkAgainstReference(f, specs(), { rtol: 1e-4, atol: 1e-4 });
-    // a computed operand and a product that is not an output: the product, written by each group's
-    // kernel, must not share a buffer with the operand the later groups still read
-    await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => matmul(a.mul(0.5), b).exp(), specs(), { rtol: 1e-4, atol: 1e-4 });
+    // 200 columns: A packed into its texture per group; 72: A read from its buffer at each group's offset
+    for (const [n, labels] of [
+      [200, ['packA@0', 'packB@0', 'packA@8', 'packB@8', 'packA@16', 'packB@16']],
+      [72, ['packB@0', 'packB@8', 'packB@16']],
+    ] as const) {
+      const specs = () => ({ a: spec([17, 1000, 16]), b: spec([17, 16, n]) });
+      expect(steps(f, specs()).map((k) => k.label.split(':')[1])).toEqual(labels);
+      await checkAgainstReference(f, specs(), { rtol: 1e-4, atol: 1e-4 });
+      // a computed operand and a product that is not an output: the product, written by each group's
+      // kernel, must not share a buffer with the operand the later groups still read
+      await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => matmul(a.mul(0.5), b).exp(), specs(), { rtol: 1e-4, atol: 1e-4 });
+    }
+  });
+
+  it('narrow products read A from its buffer when A would need packing: vec4 loads, or scalar loads masked past K', async () => {
+    const f = ({ a, b }: { a: Tensor; b: Tensor }) => matmul(a, b);
+    for (const [k, load] of [
+      [100, 'vec4'],
+      [101, 'f32'],
+    ] as const) {
+      const specs = () => ({ a: spec([3, 50, k]), b: spec([3, k, 72]) });
+      const mm = makePlan(LLVMPIPE, optimize(trace(f, specs()).graph)).kernels.filter((x) => /:(pack|copy|mm)/.test(x.label));
+      expect(mm.map((x) => x.label.split(':')[1])).toEqual(['packB', 'mm']);
+      expect(mm[1].wgsl).toContain(`var<storage, read> srcA: array<${load === 'vec4' ? 'vec4<f32>' : 'f32'}>`);
+      // infinities open row 1: row 0's last loads (K values past its end) must not read them
+      const gen = { a: (n: number, r: () => number) => Array.from({ length: n }, (_, i) => (i >= k && i < k + 3 ? Infinity : r() - 0.5)) };
+      await checkAgainstReference(f, specs(), { rtol: 1e-4, atol: 1e-4, gen });
+    }
   });
 
   it('a weight split into row blocks is copied from its offset into the buffer', async () => {

@@ -4,7 +4,7 @@ import { chooseVariant, definePrimitive, shapeError } from '../primitive';
 import type { Attrs } from '../ir';
 import type { KernelCtx, TuneSpace } from '../primitive';
 import { coerce } from '../dtype';
-import { textureMatmulFits, textureMatmulKernels } from '../../kernels/matmul-texture';
+import { aLoadsFor, copiesA, textureMatmulFits, textureMatmulKernels } from '../../kernels/matmul-texture';
 import { apply } from '../primitive';
 import { wrap } from '../../dsl/tensor';
 import type { Tensor } from '../../dsl/tensor';
@@ -14,6 +14,8 @@ const TEXTURE_MIN_MACS = 1 << 20;
  * 1..8 x 1280 x 1280 on llvmpipe: 2.5-3.5 ms against 6-7.7 ms for either texture tiling, which
  * packs all of B for a few rows) */
 const SKINNY_ROWS = 8;
+/** products at most this wide read A from its buffer by default when A would need packing */
+const NARROW = 128;
 const mm = (a: Tensor, b: Tensor, ta: boolean, tb: boolean): Tensor => wrap(apply('matmul', [a.node, b.node], { ta, tb }));
 
 /** Rows/cols of an operand as stored: with `t` the last two axes are swapped. */
@@ -38,13 +40,19 @@ function matmulSpace(k: KernelCtx, attrs: Attrs): TuneSpace | undefined {
   const s = shapeOf(k, attrs);
   if (s.m === 0 || s.n === 0 || s.k === 0) return undefined;
   const textures = k.device.subgroupSize === 8 && k.features.has('subgroups');
+  const fits32 = textures && textureMatmulFits(s, k.device.maxTextureDimension2D, 32);
+  const bufA = fits32 && aLoadsFor(s, k.inputs[0].dtype).length > 1;
   const candidates = [
-    ...(textures && textureMatmulFits(s, k.device.maxTextureDimension2D, 32) ? ['texture32'] : []),
+    ...(fits32 ? ['texture32'] : []),
+    ...(bufA ? ['texture32-bufA'] : []),
     ...(textures && textureMatmulFits(s, k.device.maxTextureDimension2D, 8) ? ['texture8'] : []),
     'portable',
   ];
   const big = s.batches * s.m * s.n * s.k >= TEXTURE_MIN_MACS;
-  const preferred = !k.device.cpuLike || !big || s.m <= SKINNY_ROWS ? 'portable' : 'texture32';
+  // A read from its buffer when it would need a packing kernel and the product is narrow (the
+  // pack then costs more than the buffer loads: attention's P V at 10 x 1500 x 64 x 1500 100 ->
+  // 65 ms, 16 x 724 x 32 x 362 22 -> 14 ms; at N >= 384 the texture kept its lead, 38 -> 45 ms)
+  const preferred = !k.device.cpuLike || !big || s.m <= SKINNY_ROWS ? 'portable' : bufA && s.n <= NARROW && !copiesA(s, k.inputs[0].dtype) ? 'texture32-bufA' : 'texture32';
   const fallback = candidates.includes(preferred) ? preferred : 'portable';
   const dt = [...k.inputs.map((t) => t.dtype), k.out.dtype].join(',');
   return { key: `matmul ${s.batches}x${s.m}x${s.n}x${s.k}${s.ta ? ' ta' : ''}${s.tb ? ' tb' : ''} ${dt}`, candidates, fallback };
@@ -91,8 +99,11 @@ definePrimitive({
       const batches = numel(k.out.shape.slice(0, -2));
       const space = matmulSpace(k, attrs);
       const variant = space ? chooseVariant(k.device, space) : 'portable';
-      if (variant === 'texture32' || variant === 'texture8') {
-        return textureMatmulKernels(shapeOf(k, attrs), k.inputs[0].dtype, k.inputs[1].dtype, k.out.dtype, k.device.maxStorageBufferBindingSize, k.device.maxTextureDimension2D, variant === 'texture8' ? 8 : 32);
+      if (variant.startsWith('texture')) {
+        const s = shapeOf(k, attrs);
+        // A straight from its buffer: with vec4 loads when its rows allow
+        const aLoad = variant === 'texture32-bufA' ? aLoadsFor(s, k.inputs[0].dtype).includes('vec4') ? 'vec4' : 'scalar' : 'texture';
+        return textureMatmulKernels(s, k.inputs[0].dtype, k.inputs[1].dtype, k.out.dtype, k.device.maxStorageBufferBindingSize, k.device.maxTextureDimension2D, variant === 'texture8' ? 8 : 32, aLoad);
       }
       // each invocation owns a 4x4 block of C; rows/cols past the edge read a clamped
       // (valid) address and are simply not stored, so the inner loop has no branches
