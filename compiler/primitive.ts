@@ -41,7 +41,14 @@ export type Emission =
   | { kind: 'alias' }
   | { kind: 'fusable'; emit(ctx: FuseCtx, idx: readonly string[], attrs: Attrs): string }
   | { kind: 'reduce'; combine: 'sum' | 'max' | 'min' | 'argmax' | 'argmin' }
-  | { kind: 'kernel'; emit(k: KernelCtx, attrs: Attrs): KernelSource | readonly RawKernel[]; tuning?: (k: KernelCtx, attrs: Attrs) => TuneSpace | undefined }
+  | {
+      kind: 'kernel';
+      emit(k: KernelCtx, attrs: Attrs): KernelSource | readonly RawKernel[];
+      tuning?: (k: KernelCtx, attrs: Attrs) => TuneSpace | undefined;
+      /** for kernels that only some adapters (or shapes) can run: where `applies`, the plan
+       * replaces the node by `expand` (primitives) before it emits code */
+      fallback?: { applies(k: KernelCtx, attrs: Attrs): boolean; expand(inputs: readonly Node[], attrs: Attrs): Node };
+    }
   | { kind: 'composite'; expand(inputs: readonly Node[], attrs: Attrs): Node; fused?: (inputs: readonly Node[], attrs: Attrs) => Node | undefined };
 
 export interface KernelCtx {

@@ -193,6 +193,63 @@ const TEXEL_BYTES = 16;
 /** buffer-to-texture copies need rows a multiple of 256 bytes apart */
 const COPY_ROW_ALIGN = 256;
 
+/** One operand into its texture: `batches` batches from batch `b0` on, rows `rowsPad` apart. */
+export interface PackRequest {
+  readonly input: number;
+  /** the texture */
+  readonly key: string;
+  readonly label: string;
+  readonly rows: number;
+  readonly rowsPad: number;
+  /** values per row (the texture holds ceil(k / 4) texels per row, zero past k) */
+  readonly k: number;
+  /** (row stride, k stride, batch stride) over the stored buffer */
+  readonly str: readonly number[];
+  readonly dt: DType;
+  readonly b0: number;
+  readonly batches: number;
+  /** the texture's height in rows (the largest group of batches it holds) */
+  readonly height: number;
+  readonly maxScratchBytes: number;
+}
+
+/**
+ * The kernel (or copy) that puts one operand into its texture: a plain copy when the rows are
+ * already in the texture's layout (f32, K contiguous, rows 256-byte aligned), else a packing
+ * kernel into a scratch buffer that a copy moves into the texture, else (scratch too large for a
+ * binding) a packing kernel with texture stores.
+ */
+export function packOperand(q: PackRequest): RawKernel {
+  const { input, key, label, rows, rowsPad, k, str, dt, b0, batches } = q;
+  const kq = Math.ceil(k / 4);
+  if (copyable(dt, str, k)) {
+    const regions = Array.from({ length: batches }, (_, b) => ({ offset: (b0 + b) * str[2] * 4, y: b * rowsPad, rows }));
+    return { wgsl: '', bindings: [{ kind: 'in', input }], groups: 0, label: `copy${label}`, copy: { key, from: 'in', width: kq, bytesPerRow: k * 4, regions } };
+  }
+  const rowsAcross = str[0] === 1;
+  const width = packWidth(dt, str, k, rows);
+  const [gx, gy] = rowsAcross ? [width === 4 ? rowsPad / 4 : rowsPad, kq] : [kq, rowsPad];
+  const groups = [Math.ceil(gx / 8), Math.ceil(gy / 8), batches] as const;
+  const pitch = Math.ceil((kq * TEXEL_BYTES) / COPY_ROW_ALIGN) * (COPY_ROW_ALIGN / TEXEL_BYTES);
+  const uniform = { kind: 'uniform' as const, data: Uint32Array.from([rows, k, rowsPad, kq, str[0], str[1], str[2], pitch, b0 * str[2]]) };
+  const scratch = pitch * TEXEL_BYTES * batches * rowsPad;
+  if (scratch <= q.maxScratchBytes) {
+    return {
+      wgsl: packShader(dt, rowsAcross, false, width),
+      bindings: [{ kind: 'in', input }, { kind: 'scratch', bytes: scratch }, uniform],
+      groups,
+      label: `pack${label}`,
+      copy: { key, from: 'scratch', width: kq, bytesPerRow: pitch * TEXEL_BYTES, regions: [{ offset: 0, y: 0, rows: batches * rowsPad }] },
+    };
+  }
+  return {
+    wgsl: packShader(dt, rowsAcross, true),
+    bindings: [{ kind: 'in', input }, { kind: 'texture', key, access: 'write', width: kq, height: q.height }, uniform],
+    groups,
+    label: `pack${label}`,
+  };
+}
+
 /**
  * The kernels of one product: per group of batches whose operands fit a texture's height (all
  * of them, mostly), pack or copy A and B into the two textures, then multiply.
@@ -221,36 +278,8 @@ export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DTy
   const bStr = s.tb ? [k, 1, n * k] : [1, n, n * k];
   const per = Math.min(batches, Math.max(1, Math.floor(maxDim / Math.max(mpad, npad))));
   const chunked = per < batches;
-  const pack = (input: number, key: string, rows: number, rowsPad: number, str: number[], dt: DType, b0: number, batchesHere: number): RawKernel => {
-    const label = chunked ? `${key}@${b0}` : key;
-    // already in the texture's layout (f32 rows of K contiguous values, 256-byte aligned): copy it
-    if (copyable(dt, str, k)) {
-      const regions = Array.from({ length: batchesHere }, (_, b) => ({ offset: (b0 + b) * str[2] * 4, y: b * rowsPad, rows }));
-      return { wgsl: '', bindings: [{ kind: 'in', input }], groups: 0, label: `copy${label}`, copy: { key, from: 'in', width: kq, bytesPerRow: k * 4, regions } };
-    }
-    const rowsAcross = str[0] === 1;
-    const width = packWidth(dt, str, k, rows);
-    const [gx, gy] = rowsAcross ? [width === 4 ? rowsPad / 4 : rowsPad, kq] : [kq, rowsPad];
-    const groups = [Math.ceil(gx / 8), Math.ceil(gy / 8), batchesHere] as const;
-    const pitch = Math.ceil((kq * TEXEL_BYTES) / COPY_ROW_ALIGN) * (COPY_ROW_ALIGN / TEXEL_BYTES);
-    const uniform = { kind: 'uniform' as const, data: Uint32Array.from([rows, k, rowsPad, kq, str[0], str[1], str[2], pitch, b0 * str[2]]) };
-    const scratch = pitch * TEXEL_BYTES * batchesHere * rowsPad;
-    if (scratch <= maxScratchBytes) {
-      return {
-        wgsl: packShader(dt, rowsAcross, false, width),
-        bindings: [{ kind: 'in', input }, { kind: 'scratch', bytes: scratch }, uniform],
-        groups,
-        label: `pack${label}`,
-        copy: { key, from: 'scratch', width: kq, bytesPerRow: pitch * TEXEL_BYTES, regions: [{ offset: 0, y: 0, rows: batchesHere * rowsPad }] },
-      };
-    }
-    return {
-      wgsl: packShader(dt, rowsAcross, true),
-      bindings: [{ kind: 'in', input }, { kind: 'texture', key, access: 'write', width: kq, height: per * rowsPad }, uniform],
-      groups,
-      label: `pack${label}`,
-    };
-  };
+  const pack = (input: number, key: string, rows: number, rowsPad: number, str: number[], dt: DType, b0: number, batchesHere: number): RawKernel =>
+    packOperand({ input, key, label: chunked ? `${key}@${b0}` : key, rows, rowsPad, k, str, dt, b0, batches: batchesHere, height: per * rowsPad, maxScratchBytes });
   const mt = mpad / tileM;
   const nt = npad / TILE_N;
   // every group of batches reuses the same two textures (sized for the largest group)

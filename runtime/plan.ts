@@ -14,6 +14,8 @@ import { PORTABLE_DEVICE } from '../compiler/primitive';
 import type { Gpu } from './gpu';
 import { planBuffers } from './memory';
 import { splitOversized } from '../compiler/passes/split-oversized';
+import { expandFallbacks } from '../compiler/passes/expand-fallbacks';
+import { optimize } from '../compiler/passes';
 
 export type PlanBinding =
   | {
@@ -105,11 +107,14 @@ export const bytesOf = (n: Node) => align4(numel(n.type.shape) * byteSize(n.type
  * kernels that only repack them run once per set of buffers.
  */
 export function makePlan(target: PlanTarget, traced: Graph, external: (name: string) => boolean = () => false, constant: (name: string) => boolean = () => false): ExecutablePlan {
+  const traits = { ...target.traits, maxStorageBufferBindingSize: target.maxStorageBufferBindingSize };
+  // kernels this adapter cannot run become their expansions (then optimised like any graph)
+  const expanded = expandFallbacks(traced, target.features, traits);
+  const device = expanded.changed ? optimize(expanded.graph) : traced;
   // weights larger than one binding are read in row blocks (bound at offsets into their buffer)
-  const g = splitOversized(traced, { maxBindingBytes: target.maxStorageBufferBindingSize, offsetAlignment: target.minStorageBufferOffsetAlignment });
+  const g = splitOversized(device, { maxBindingBytes: target.maxStorageBufferBindingSize, offsetAlignment: target.minStorageBufferOffsetAlignment });
   const maxInputs = Math.max(1, Math.min(15, target.maxStorageBuffersPerShaderStage - 1));
   const sched = schedule(g, maxInputs);
-  const traits = { ...target.traits, maxStorageBufferBindingSize: target.maxStorageBufferBindingSize };
   const kernels = sched.groups.flatMap((grp) => emitGroup(grp, sched.materialised, target.features, traits));
   for (const k of [...kernels.flatMap((kk) => kk.outputs), ...kernels.flatMap((kk) => kk.reads)]) {
     if (bytesOf(k) > target.maxStorageBufferBindingSize)

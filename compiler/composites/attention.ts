@@ -3,13 +3,21 @@
  * rotary position embedding (rotate-half form, as Qwen2 and LLaMA use).
  */
 import { defineComposite } from '../composite';
-import type { Tensor } from '../../dsl/tensor';
+import type { Attrs, Node, TensorType } from '../ir';
+import { makeNode } from '../ir';
+import { apply, definePrimitive } from '../primitive';
+import type { KernelCtx } from '../primitive';
+import { Tensor } from '../../dsl/tensor';
+import { evaluateNodes } from '../../runtime/reference';
+import { backprop } from '../autodiff';
+import { flashAttentionKernels, flashFits } from '../../kernels/flash-attention';
+import type { FlashShape } from '../../kernels/flash-attention';
 import type { Shape } from '../../dsl/shape-types';
 import { concat, iota, where } from '../../dsl/tensor';
 import { shapeError } from '../primitive';
 import { causalSoftmax, softmax } from './activations';
 
-const sdpaC = defineComposite('attention', ([q, k, v, mask], a) => {
+function expandAttention([q, k, v, mask]: readonly Tensor[], a: Attrs): Tensor {
   const [B, Hq, Tq, D] = q.shape;
   const [, Hkv, Tk] = k.shape;
   const G = Hq / Hkv;
@@ -31,7 +39,49 @@ const sdpaC = defineComposite('attention', ([q, k, v, mask], a) => {
   // a causal mask alone is applied by the softmax row kernel itself
   const p = (a.causal && !mask ? causalSoftmax(s, a.offset as number) : softmax(s, -1)).reshape([B, Hkv, G * Tq, Tk]);
   return p.matmul(v).reshape([B, Hq, Tq, v.shape[3]]);
+}
+
+const flashShape = (q: TensorType, k: TensorType, v: TensorType, a: Attrs): FlashShape => {
+  const [b, hq, tq, d] = q.shape;
+  const [, hkv, tk] = k.shape;
+  return { b, hq, hkv, tq, tk, d, dv: v.shape[3], causal: !!a.causal, offset: a.offset as number, scale: a.scale as number };
+};
+
+const expandNodes = (inputs: readonly Node[], a: Attrs) => expandAttention(inputs.map((n) => new Tensor(n)), a).node;
+
+/**
+ * Attention in one kernel (kernels/flash-attention.ts): q, k, v -> out, the scores never in
+ * memory. Adapters without 8-lane subgroups, and lengths past a texture, run the expansion.
+ * Its value and gradient are the expansion's (the gradient recomputes the scores).
+ */
+definePrimitive({
+  name: 'flash_attention',
+  infer: ([q, , v]) => ({ shape: [...q.shape.slice(0, 3), v.shape[3]], dtype: q.dtype }),
+  reference: (ins, a) => {
+    const stand = ins.map((t, i) => makeNode('input', [], { name: `_${i}` }, t.type));
+    const out = expandNodes(stand, a);
+    const byId = new Map(stand.map((n, i) => [n.id, ins[i].data]));
+    return evaluateNodes([out], (n) => byId.get(n.id)!).get(out.id)!.data;
+  },
+  emission: {
+    kind: 'kernel',
+    emit: (k, a) => {
+      if (!flashRuns(k, a)) throw new Error('flash_attention on an adapter that cannot run it: the plan expands it first');
+      return flashAttentionKernels(flashShape(k.inputs[0], k.inputs[1], k.inputs[2], a), k.device.maxStorageBufferBindingSize ?? 1 << 27, k.device.maxTextureDimension2D);
+    },
+    fallback: { applies: (k, a) => !flashRuns(k, a), expand: expandNodes },
+  },
+  vjp: (ct, [q, k, v], _out, a) => backprop([expandAttention([q, k, v], a)], [ct], [q, k, v]).grads,
 });
+
+function flashRuns(k: KernelCtx, a: Attrs): boolean {
+  return k.device.cpuLike && k.device.subgroupSize === 8 && k.features.has('subgroups') && flashFits(flashShape(k.inputs[0], k.inputs[1], k.inputs[2], a), k.device.maxTextureDimension2D);
+}
+
+// attention without an arbitrary mask, in f32: one fused kernel where the adapter runs it
+const sdpaC = defineComposite('attention', expandAttention, (inputs, a) =>
+  inputs.length === 3 && inputs.every((n) => n.type.dtype === 'f32') ? apply('flash_attention', inputs, a) : undefined,
+);
 
 export interface AttentionOptions {
   /** mask future keys: query i (at position offset + i) sees keys 0..offset+i */

@@ -1,0 +1,64 @@
+/**
+ * Fused attention (kernels/flash-attention.ts): the attention composite becomes one kernel on
+ * adapters with 8-lane subgroups, whose results match the reference over several key blocks
+ * (the running softmax across blocks), a head_dim that is not a multiple of 4, value widths on
+ * both lane tilings, causal masks with an offset (KV-cache decoding), grouped-query heads and heads
+ * in several texture groups; without subgroups (the portable plan) the same graph runs as matmuls
+ * and a softmax. Its gradient (the expansion's) against finite differences.
+ */
+import { describe, expect, it } from 'vitest';
+import { spec, trace } from '../compiler/trace';
+import { optimize } from '../compiler/passes';
+import { apply } from '../compiler/primitive';
+import { Tensor } from '../dsl/tensor';
+import { attention } from '../compiler/composites';
+import { compileTraced } from '../runtime/compile';
+import { BACKEND, checkAgainstReference } from './helpers/check';
+import { checkGrads } from './helpers/gradcheck';
+
+type QKV = { q: Tensor; k: Tensor; v: Tensor };
+const qkv = (b: number, hq: number, hkv: number, tq: number, tk: number, d: number, dv: number) => ({ q: spec([b, hq, tq, d]), k: spec([b, hkv, tk, d]), v: spec([b, hkv, tk, dv]) });
+
+const labels = async (f: (a: QKV) => Tensor, specs: ReturnType<typeof qkv>, portable = false) => {
+  const t = trace(f, specs);
+  const exe = await compileTraced(optimize(t.graph), t.inputs, BACKEND, undefined, portable);
+  return exe.kernels.map((k) => k.label);
+};
+
+describe('fused attention', () => {
+  it('is one kernel after packing q, k and v (matmuls and a softmax in the portable plan)', async () => {
+    const f = ({ q, k, v }: QKV) => attention(q, k, v, { causal: true });
+    const specs = qkv(1, 2, 2, 100, 100, 8, 8);
+    expect((await labels(f, specs)).map((l) => l.split(':')[1])).toEqual(['packQ', 'packK', 'packV', 'flash']);
+    const portable = await labels(f, specs, true);
+    expect(portable.some((l) => /flash/.test(l))).toBe(false);
+    expect(portable.some((l) => /matmul/.test(l))).toBe(true);
+    await checkAgainstReference(f, specs, { rtol: 1e-4, atol: 1e-5, portable: true });
+  });
+
+  for (const [name, f, specs] of [
+    // 3 key blocks of 64, head_dim 12 (texels past it are zero), values 40 wide (8 per lane, tile of 64)
+    ['plain, 3 key blocks, head_dim 12, 40 value columns', ({ q, k, v }: QKV) => attention(q, k, v), qkv(2, 2, 2, 37, 150, 12, 40)],
+    // 4 query heads per key/value head, causal, values 80 wide (two tiles of 64)
+    ['causal, grouped-query, 80 value columns', ({ q, k, v }: QKV) => attention(q, k, v, { causal: true }), qkv(1, 8, 2, 130, 130, 16, 80)],
+    // decoding 5 new tokens after 60 cached ones: query i sees keys 0..60 + i
+    ['causal with an offset (5 queries after 60 cached keys), 16 value columns', ({ q, k, v }: QKV) => attention(q, k, v, { causal: true, offset: 60 }), qkv(1, 4, 1, 5, 65, 16, 16)],
+    // 40 heads x 512 padded rows outgrow a 16384-row texture: two groups of heads
+    ['heads in two texture groups, custom scale', ({ q, k, v }: QKV) => attention(q, k, v, { scale: 0.3 }), qkv(1, 40, 40, 500, 70, 8, 8)],
+  ] as const) {
+    it(name, async () => {
+      expect((await labels(f, specs)).some((l) => /flash/.test(l))).toBe(true);
+      await checkAgainstReference(f, specs, { rtol: 1e-4, atol: 1e-5 });
+    });
+  }
+
+  it('large scores stay finite: the running max rescales earlier blocks', async () => {
+    const f = ({ q, k, v }: QKV) => attention(q.mul(30), k, v);
+    await checkAgainstReference(f, qkv(1, 1, 1, 40, 200, 8, 8), { rtol: 1e-4, atol: 1e-5 });
+  });
+
+  it('the gradient of the fused node is the expansion gradient (finite differences)', async () => {
+    const f = ({ q, k, v }: QKV) => new Tensor(apply('flash_attention', [q.node, k.node, v.node], { causal: true, offset: 1, scale: 0.5 }));
+    await checkGrads(f, qkv(1, 2, 1, 3, 4, 4, 3), { rtol: 1e-3, atol: 1e-4 });
+  });
+});
