@@ -8,7 +8,7 @@ import { fmtShape, numel } from '../compiler/ir';
 import { byteSize } from '../compiler/dtype';
 import type { Gpu } from './gpu';
 import { awaitGpu } from './poll';
-import { createTrackedBuffer } from './stats';
+import { contentsChanged, createTrackedBuffer } from './stats';
 import type { HostData, HostTensor } from './host';
 import { checkInput, fromDeviceBytes, hostArrayFor, toDeviceBytes } from './host';
 import { padTo4 } from './bytes';
@@ -55,6 +55,7 @@ export function gpuTensor(gpu: Gpu, shape: readonly number[], dtype: DType, data
     },
     write(values) {
       device.queue.writeBuffer(buffer, 0, padTo4(toDeviceBytes(checkInput(label, values, shape, dtype), dtype)));
+      contentsChanged(buffer);
     },
     dispose() {
       buffer.destroy();

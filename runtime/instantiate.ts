@@ -8,7 +8,7 @@ import type { ExecutablePlan, PlanBinding } from './plan';
 import { padTo4, toDeviceBytes } from './bytes';
 import type { DType } from '../compiler/ir';
 import { awaitGpu } from './poll';
-import { createTrackedBuffer, deviceStats } from './stats';
+import { contentVersion, contentsChanged, createTrackedBuffer, deviceStats } from './stats';
 
 export interface Instance {
   /** upload bytes (storage layout) or bind a buffer for each input; read back `read`, copy outputs `into` buffers */
@@ -184,7 +184,7 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
       const direct = new Map([...into].filter(([name, target]) => directOutputs.has(name) && !inputBuffers.has(target)));
       const groups = bindGroups(external, direct);
       const bufferOf = (t: ExecutablePlan['outputs'][number]) => direct.get(t.name) ?? (t.input !== undefined && external.has(t.input) ? external.get(t.input)! : buffers[t.slot]);
-      const constKey = constantNames.map((n) => (external.has(n) ? bufferId(external.get(n)!) : -1)).join(',');
+      const constKey = constantNames.map((n) => (external.has(n) ? `${bufferId(external.get(n)!)}.${contentVersion(external.get(n)!)}` : -1)).join(',');
       const packed = constantNames.length > 0 && constKey === packedFor;
       const encoder = device.createCommandEncoder();
       // one compute pass, broken only where a texture copy must run between two dispatches
@@ -217,6 +217,7 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
         return s;
       });
       device.queue.submit([encoder.finish()]);
+      for (const target of into.values()) contentsChanged(target);
       if (staging.length === 0) await awaitGpu(() => device.queue.onSubmittedWorkDone());
       else await awaitGpu(() => Promise.all(staging.map((s) => s.mapAsync(GPUMapMode.READ))));
       const err = takeError();

@@ -20,3 +20,14 @@ export function createTrackedBuffer(device: GPUDevice, desc: GPUBufferDescriptor
   };
   return b;
 }
+
+/**
+ * How often each buffer's contents were replaced (host writes, outputs written into it): an
+ * executable repacks a constant input again when its buffer's version moved, not only when
+ * another buffer is passed (a checkpoint loaded into a frozen weight).
+ */
+const versions = new WeakMap<GPUBuffer, number>();
+export const contentVersion = (b: GPUBuffer): number => versions.get(b) ?? 0;
+export function contentsChanged(b: GPUBuffer): void {
+  versions.set(b, contentVersion(b) + 1);
+}

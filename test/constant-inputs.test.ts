@@ -42,6 +42,10 @@ describe('constant inputs', () => {
       const got = Object.values(await exe.run({ x, w: t }))[0].data;
       assertClose(got, reference(x, w).map(Math.tanh), 1e-4, 1e-4, 'tanh(x w^T)');
     }
+    // new contents in the same buffer (a checkpoint loaded into a frozen weight): packed again
+    t1.write(w2);
+    const x = uniform(-1, 1)(M * K, r);
+    assertClose(Object.values(await exe.run({ x, w: t1 }))[0].data, reference(x, w2).map(Math.tanh), 1e-4, 1e-4, 'after a write into the weight');
     t1.dispose();
     t2.dispose();
   });

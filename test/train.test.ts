@@ -97,6 +97,28 @@ describe('training on the WebGPU backend', () => {
   });
 });
 
+describe('frozen weights as constant inputs', () => {
+  it('are packed into their kernel layout once, and again after a checkpoint is loaded into them', async () => {
+    // 64 x 128 x 128: the texture matmul, whose packing of the frozen fc1 weight is a constant kernel
+    const make = (seed: number) => Trainer.create({ params: mlpParams(128, 128, 4), loss: mlpLoss, batch: { x: spec([64, 128]), y: spec([64], 'i32') }, optimizer: { kind: 'sgd' }, lr: 1e-2, freeze: ['fc1'], seed, backend: BACKEND });
+    const data = mlpData(64, 128, 4);
+    const [a, b] = [await make(1), await make(2)];
+    if (b.exe.plan!.kernels.some((k) => k.label.includes(':mm'))) expect(b.exe.plan!.kernels.some((k) => k.constant)).toBe(true);
+    for (let i = 0; i < 2; i++) {
+      await a.step(data);
+      await b.step(data);
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'omni-ckpt-'));
+    await saveCheckpoint(a, join(dir, 'ckpt.safetensors'));
+    await loadCheckpoint(b, join(dir, 'ckpt.safetensors'));
+    rmSync(dir, { recursive: true, force: true });
+    // b now holds a's frozen weight: its next step is a's
+    expect((await b.step(data)).loss).toBe((await a.step(data)).loss);
+    a.dispose();
+    b.dispose();
+  });
+});
+
 describe('optimizers match hand-written updates', () => {
   // loss = sum((w - target)^2 * c): gradient 2 c (w - target)
   const target = [0.5, -1, 2, 0.25];

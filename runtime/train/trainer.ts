@@ -124,7 +124,11 @@ export class Trainer {
       keys: Array.from({ length: accumulate }, () => spec([2], 'u32')),
     } as SpecTree;
     const external = (name: string) => name.startsWith('params.') || name.startsWith('opt.');
-    const exe = await compile(step as never, specs, { backend, external });
+    // frozen weights keep their buffers and contents from step to step: their packing into
+    // kernel layouts runs once (again only after a write into them, e.g. a checkpoint loaded)
+    const trainableInputs = new Set(trainable.map((p) => `params.${p}`));
+    const constant = (name: string) => name.startsWith('params.') && !trainableInputs.has(name);
+    const exe = await compile(step as never, specs, { backend, external, constant });
     const init = initParams(o.params, o.seed ?? 0);
     const params = new Map<string, DeviceTensor>();
     for (const [p, s] of entries) {
