@@ -97,7 +97,7 @@ describe('composites (expanded into primitives) on WebGPU match the reference', 
 });
 
 describe('causal softmax (the mask applied by the row kernel)', () => {
-  for (const [shape, offset] of [[[2, 3, 5, 8], 0], [[2, 5, 7], 2], [[4, 12], 9], [[3, 6, 16], 1]] as const) {
+  for (const [shape, offset] of [[[2, 3, 5, 8], 0], [[2, 5, 7], 2], [[4, 12], 9], [[3, 6, 16], 1], [[2, 40, 44], 3]] as const) {
     it(`[${shape}] offset ${offset} matches the masked expansion`, async () => {
       await checkAgainstReference(({ s }: { s: Tensor }) => causalSoftmax(s.mul(3), offset), { s: spec([...shape]) }, { rtol: 1e-5, atol: 1e-6 });
     });
