@@ -32,9 +32,9 @@ const shapeOf = (k: KernelCtx, attrs: Attrs) => {
 
 /**
  * The matmul kernels this adapter can run for a product: the texture kernel with 32- or 8-row
- * tiles (adapters with 8-lane subgroups; 32 is the fallback on CPU rasterisers, where it is ~5x
- * faster, for products big enough to pay for packing) and the portable buffer kernel (any
- * adapter). The autotuner may measure the others.
+ * tiles, or 32 with A read from its buffer (adapters with 8-lane subgroups; on CPU rasterisers,
+ * where it is ~5x faster, the fallback for products big enough to pay for packing) and the
+ * portable buffer kernel (any adapter). The autotuner may measure the others.
  */
 function matmulSpace(k: KernelCtx, attrs: Attrs): TuneSpace | undefined {
   const s = shapeOf(k, attrs);
