@@ -13,6 +13,7 @@ import { PORTABLE_DEVICE } from '../compiler/primitive';
 import { Tensor, where } from '../dsl/tensor';
 import { randomBits, randomUniform } from '../dsl/ops';
 import { checkAgainstReference, ints } from './helpers/check';
+import { mergeSplitAxes } from '../compiler/codegen/emit';
 
 /** The WGSL of every kernel of a traced function (portable target: no adapter needed). */
 function kernelsOf(fn: (args: any) => unknown, specs: Record<string, ReturnType<typeof spec>>): string[] {
@@ -21,16 +22,41 @@ function kernelsOf(fn: (args: any) => unknown, specs: Record<string, ReturnType<
   return makePlan(target, optimize(t.graph)).kernels.map((k) => k.wgsl);
 }
 
+describe('split axes merged at a buffer read (mergeSplitAxes)', () => {
+  it('merges a run of parts of one index whose divisors and sizes match the shape, nothing else', () => {
+    expect(mergeSplitAxes(['o0', '((o2 / 362))', '(o2 % 362)', 'o3'], [2, 2, 362, 8])).toEqual({ idx: ['o0', 'o2', 'o3'], shape: [2, 724, 8] });
+    expect(mergeSplitAxes(['((v / 12))', '((v / 4) % 3)', '(v % 4)'], [2, 3, 4])).toEqual({ idx: ['v'], shape: [24] });
+    // a wrong size, another index, a divisor that is not the inner size: left alone
+    for (const idx of [['((v / 12))', '((v / 4) % 3)', '(v % 5)'], ['((v / 12))', '((w / 4) % 3)', '(v % 4)'], ['((v / 8))', '((v / 4) % 3)', '(v % 4)']]) {
+      expect(mergeSplitAxes(idx, [2, 3, 4])).toEqual({ idx, shape: [2, 3, 4] });
+    }
+  });
+});
+
 describe('elementwise kernels four outputs wide', () => {
   it('take the vector path only where the last axis allows it', () => {
     const f = ({ a, b }: { a: Tensor; b: Tensor }) => a.mul(b).add(1).tanh();
     const [wide] = kernelsOf(f, { a: spec([6, 8]), b: spec([6, 8]) });
     expect(wide).toContain('array<vec4<f32>>');
+    // one vector load per leaf, shared by the four lanes
+    expect(wide.match(/in0\[/g)).toEqual(['in0[']);
+    expect(wide.match(/in1\[/g)).toEqual(['in1[']);
     expect(wide).toMatch(/in0\[tid\]/);
     const [odd] = kernelsOf(f, { a: spec([6, 7]), b: spec([6, 7]) });
     expect(odd).not.toContain('array<vec');
     const [even] = kernelsOf(f, { a: spec([6, 10]), b: spec([6, 10]) });
     expect(even).toContain('array<vec2<f32>>');
+  });
+
+  it('a reshape that splits an axis reads the buffer as the merged axis: no division, one vector load', async () => {
+    const f = ({ a, b }: { a: Tensor; b: Tensor }) => a.reshape([2, 2, 12, 8]).exp().mul(b);
+    const specs = { a: spec([2, 2, 2, 6, 8]), b: spec([2, 2, 12, 8]) };
+    const [k] = kernelsOf(f, specs);
+    expect(k.match(/in0\[[^\]]*\]/g)).toEqual(['in0[tid]']);
+    await checkAgainstReference(f, specs);
+    // the other way round (a merge read as a split of the output's axis) and a three-way split
+    await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => a.reshape([2, 2, 2, 6, 8]).mul(b), { a: spec([2, 2, 12, 8]), b: spec([2, 2, 2, 6, 8]) });
+    await checkAgainstReference(({ a, b }: { a: Tensor; b: Tensor }) => a.reshape([2, 24, 8]).add(b), { a: spec([2, 2, 3, 4, 8]), b: spec([2, 24, 8]) });
   });
 
   it('f32 chains with leaves along, across and broadcast over the last axis', async () => {

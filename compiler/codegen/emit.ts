@@ -49,6 +49,43 @@ function linearOf(idx: readonly string[], shape: readonly number[]): string {
   return terms.length ? terms.join(' + ') : '0';
 }
 
+/**
+ * A reshape that splits an axis reads the parts as `((L / I))`, `((L / I') % S)`, .., `(L % S)`
+ * (compiler/primitives/views.ts). Over a buffer, whose axes are row-major, such a run of axes is
+ * one axis of their combined size indexed by L: merged here, so the read needs no division, and a
+ * read that then matches the output's own index becomes a plain vector load (the gradient of
+ * grouped-query attention read [.., 2, 362, 362] scores as [.., 724, 362] with two divisions
+ * per value).
+ */
+export function mergeSplitAxes(idx: readonly string[], shape: readonly number[]): { idx: string[]; shape: number[] } {
+  const first = /^\(\((\w+) \/ (\d+)\)\)$/;
+  const middle = /^\(\((\w+) \/ (\d+)\) % (\d+)\)$/;
+  const last = /^\((\w+) % (\d+)\)$/;
+  const outIdx: string[] = [];
+  const outShape: number[] = [];
+  const size = (from: number, to: number) => shape.slice(from, to).reduce((a, b) => a * b, 1);
+  for (let d = 0; d < idx.length; d++) {
+    const f = first.exec(idx[d]);
+    let e = d + 1;
+    const mids: RegExpExecArray[] = [];
+    for (let m; f && e < idx.length && (m = middle.exec(idx[e])) && m[1] === f[1]; e++) mids.push(m);
+    const l = f && e < idx.length ? last.exec(idx[e]) : null;
+    // each part divides by the combined size of the parts after it, and wraps at its own size
+    const ok =
+      !!f && !!l && l[1] === f[1] && Number(l[2]) === shape[e] && Number(f[2]) === size(d + 1, e + 1) &&
+      mids.every((m, k) => Number(m[2]) === size(d + k + 2, e + 1) && Number(m[3]) === shape[d + k + 1]);
+    if (ok) {
+      outIdx.push(f[1]);
+      outShape.push(size(d, e + 1));
+      d = e;
+    } else {
+      outIdx.push(idx[d]);
+      outShape.push(shape[d]);
+    }
+  }
+  return { idx: outIdx, shape: outShape };
+}
+
 function unravel(lin: string, shape: readonly number[], prefix: string): { lines: string[]; idx: string[] } {
   const st = stridesOf(shape);
   const lines: string[] = [];
@@ -113,7 +150,7 @@ class ExprBuilder {
     return !!this.lanes && !this.lanes.scalar.has(n.id) && byteSize(n.type.dtype) === 4 && n.type.shape.length > 0 && n.type.shape[n.type.shape.length - 1] % this.lanes.width === 0;
   }
   /** lane j's value of a vector-read leaf, or undefined when this read is not of that form */
-  private vectorLoad(n: Node, b: number, idx: readonly string[], home: Scope): string | undefined {
+  private vectorLoad(n: Node, b: number, idx: readonly string[], shape: readonly number[], home: Scope): string | undefined {
     const lanes = this.lanes;
     if (!lanes || !this.isVector(n)) return undefined;
     const last = idx.length - 1;
@@ -122,11 +159,10 @@ class ExprBuilder {
       lanes.scalarUse.add(n.id);
       return undefined;
     }
-    const shape = n.type.shape;
     const st = stridesOf(shape);
     const o = lanes.out;
     // read where the output is written: the vector index is the invocation's own
-    const atOutput = o && o.shape.length === shape.length && o.shape.every((d, i) => d === shape[i]) && idx.every((e, i) => e === (i === last ? lanes.names[0] : o.idx[i]));
+    const atOutput = o && o.shape.length === shape.length && o.shape.every((d, i) => d === shape[i]) && idx.every((e, i) => e === (i === last ? lanes.names[j] : o.idx[i]));
     const terms = idx.slice(0, last).map((e, d) => (shape[d] === 1 ? '' : `${e} * ${st[d] / lanes.width}`)).filter(Boolean);
     terms.push(`(${lanes.names[0]} / ${lanes.width})`);
     const index = atOutput ? 'tid' : terms.join(' + ');
@@ -153,7 +189,8 @@ class ExprBuilder {
     const b = this.bindingOf.get(n.id);
     let expr: string;
     if (b !== undefined && !isRoot) {
-      expr = this.vectorLoad(n, b, idx, home) ?? `ld_in${b}(${linearOf(idx, n.type.shape)})`;
+      const m = mergeSplitAxes(idx, n.type.shape);
+      expr = this.vectorLoad(n, b, m.idx, m.shape, home) ?? `ld_in${b}(${linearOf(m.idx, m.shape)})`;
     } else {
       const p = primitive(n.op);
       if (p.emission.kind !== 'fusable') throw new Error(`cannot inline ${n.op}`);

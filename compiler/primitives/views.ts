@@ -66,7 +66,8 @@ definePrimitive({
           continue;
         }
         let lin = outs.length === 1 ? idx[outs[0]] : outs.map((o, k) => `${idx[o]} * ${outs.slice(k + 1).reduce((p, q) => p * ctx.out.shape[q], 1)}`).join(' + ');
-        if (ins.length > 1) lin = ctx.bind(lin, 'i32');
+        // (a bare index stays itself: a buffer read can then recognise the split, see mergeSplitAxes)
+        if (ins.length > 1 && !/^\w+$/.test(lin)) lin = ctx.bind(lin, 'i32');
         ins.forEach((d, k) => {
           const inner = ins.slice(k + 1).reduce((p, q) => p * inShape[q], 1);
           const q = inner === 1 ? lin : `(${lin} / ${inner})`;
