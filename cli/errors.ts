@@ -17,7 +17,7 @@ export class UserError extends Error {
 
 /** Error classes, by name, whose messages are written for users (matched by name, not by
  * import, so that errors.ts does not pull in the modules that define them). */
-const USER_FACING = new Set(['UserError', 'ConfigError', 'SafetensorsError', 'ShapeError', 'DeviceError', 'InputError', 'RunError', 'WeightsError', 'CheckpointError', 'GradError', 'MediaError']);
+const USER_FACING = new Set(['UserError', 'ConfigError', 'SafetensorsError', 'TuneFileError', 'ShapeError', 'DeviceError', 'InputError', 'RunError', 'WeightsError', 'CheckpointError', 'GradError', 'MediaError']);
 /** Of those, the ones caused by the user's input (exit 2 by default); the others exit 1. */
 const INPUT_ERRORS = new Set(['UserError', 'ConfigError', 'InputError', 'RunError', 'WeightsError']);
 

@@ -111,13 +111,21 @@ async function probeGpu(backend: GpuBackendName, report: Report): Promise<void> 
   report.limits = Object.fromEntries(KEY_LIMITS.map((k) => [k, adapter.limits[k]]));
   // An adapter is not yet a device: open the one the runtime will use, with the limits it asks for.
   try {
-    const gpu = await getGpu(backend);
+    await getGpu(backend);
     report.device = { ok: true };
-    report.autotune = { file: tuneFile(gpu.adapterInfo), entries: loadTable(gpu.adapterInfo).size, mode: tuneMode() };
   } catch (e) {
     report.ok = false;
     report.device = { ok: false, error: (e as Error).message };
     report.error = `the adapter was found but no device opened on it: ${(e as Error).message}`;
+    return;
+  }
+  const file = tuneFile(adapter.info);
+  try {
+    report.autotune = { file, entries: loadTable(adapter.info).size, mode: tuneMode() };
+  } catch (e) {
+    report.ok = false;
+    report.autotune = { file, entries: 0, mode: tuneMode() };
+    report.error = (e as Error).message;
   }
 }
 
