@@ -52,6 +52,14 @@ describe('fused attention', () => {
     });
   }
 
+  it('one query against many keys (decoding), one key, and a negative causal offset (the expansion: rows with no key give NaN)', async () => {
+    await checkAgainstReference(({ q, k, v }: QKV) => attention(q, k, v, { causal: true, offset: 199 }), qkv(1, 2, 1, 1, 200, 8, 8), { rtol: 1e-4, atol: 1e-5 });
+    await checkAgainstReference(({ q, k, v }: QKV) => attention(q, k, v), qkv(1, 2, 1, 3, 1, 8, 8), { rtol: 1e-4, atol: 1e-5 });
+    const negative = ({ q, k, v }: QKV) => attention(q, k, v, { causal: true, offset: -2 });
+    expect((await labels(negative, qkv(1, 2, 1, 6, 6, 8, 8))).some((l) => /flash/.test(l))).toBe(false);
+    await checkAgainstReference(negative, qkv(1, 2, 1, 6, 6, 8, 8), { rtol: 1e-4, atol: 1e-5 });
+  });
+
   it('large scores stay finite: the running max rescales earlier blocks', async () => {
     const f = ({ q, k, v }: QKV) => attention(q.mul(30), k, v);
     await checkAgainstReference(f, qkv(1, 1, 1, 40, 200, 8, 8), { rtol: 1e-4, atol: 1e-5 });

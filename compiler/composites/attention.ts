@@ -75,7 +75,8 @@ definePrimitive({
 });
 
 function flashRuns(k: KernelCtx, a: Attrs): boolean {
-  return k.device.cpuLike && k.device.subgroupSize === 8 && k.features.has('subgroups') && flashFits(flashShape(k.inputs[0], k.inputs[1], k.inputs[2], a), k.device.maxTextureDimension2D);
+  // (the kernel takes the causal offset as an unsigned number)
+  return (a.offset as number) >= 0 && k.device.cpuLike && k.device.subgroupSize === 8 && k.features.has('subgroups') && flashFits(flashShape(k.inputs[0], k.inputs[1], k.inputs[2], a), k.device.maxTextureDimension2D);
 }
 
 // attention without an arbitrary mask, in f32: one fused kernel where the adapter runs it
