@@ -7,6 +7,7 @@
 import type { Attrs, Node } from './ir';
 import { makeNode } from './ir';
 import { apply, definePrimitive } from './primitive';
+import type { Primitive } from './primitive';
 import { evaluateNodes } from '../runtime/reference';
 import { Tensor } from '../dsl/tensor';
 
@@ -15,18 +16,23 @@ export type Expansion = (inputs: readonly Tensor[], attrs: Attrs) => Tensor;
 /** A fused kernel for a composite: a node computing it in one go, or undefined where it does not apply. */
 export type Fused = (inputs: readonly Node[], attrs: Attrs) => Node | undefined;
 
+/** The float64 reference of a node defined by an expansion: the expansion evaluated on its inputs. */
+export function referenceByExpansion(expandNodes: (inputs: readonly Node[], attrs: Attrs) => Node): Primitive['reference'] {
+  return (ins, attrs) => {
+    const stand = ins.map((t, i) => makeNode('input', [], { name: `_${i}` }, t.type));
+    const out = expandNodes(stand, attrs);
+    const byId = new Map(stand.map((n, i) => [n.id, ins[i].data]));
+    return evaluateNodes([out], (n) => byId.get(n.id)!).get(out.id)!.data;
+  };
+}
+
 export function defineComposite(name: string, expand: Expansion, fused?: Fused): (inputs: readonly Tensor[], attrs?: Attrs) => Tensor {
   const expandNodes = (inputs: readonly Node[], attrs: Attrs) => expand(inputs.map((n) => new Tensor(n)), attrs).node;
   definePrimitive({
     name,
     // the type is whatever the expansion produces on stand-in inputs
     infer: (types, attrs) => expandNodes(types.map((t, i) => makeNode('input', [], { name: `_${i}`, shape: [...t.shape], dtype: t.dtype }, t)), attrs).type,
-    reference: (ins, attrs) => {
-      const stand = ins.map((t, i) => makeNode('input', [], { name: `_${i}` }, t.type));
-      const out = expandNodes(stand, attrs);
-      const byId = new Map(stand.map((n, i) => [n.id, ins[i].data]));
-      return evaluateNodes([out], (n) => byId.get(n.id)!).get(out.id)!.data;
-    },
+    reference: referenceByExpansion(expandNodes),
     emission: { kind: 'composite', expand: expandNodes, fused },
   });
   return (inputs, attrs = {}) => new Tensor(apply(name, inputs.map((t) => t.node), attrs));

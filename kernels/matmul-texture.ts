@@ -41,14 +41,8 @@ function packShader(src: DType, rowsAcross: boolean, toTexture: boolean, width =
       : width === 2
         ? `  let at = (${row}) / 2u + kq * 2u;
   let v = vec4<f32>(select(vec2<f32>(0.0), src[at], live), select(vec2<f32>(0.0), src[at + 1u], live && k0 + 2u < p.k));`
-        : `  // four loads with constant component indices (a loop writing v[i] stays a loop over memory on llvmpipe);
-  // reads past the edge are clamped by WebGPU's robustness and then replaced by zero
-  let at = ${row} + k0 * p.sK;
-  let v = vec4<f32>(
-    select(0.0, f32(src[at]), live && k0 < p.k),
-    select(0.0, f32(src[at + p.sK]), live && k0 + 1u < p.k),
-    select(0.0, f32(src[at + 2u * p.sK]), live && k0 + 2u < p.k),
-    select(0.0, f32(src[at + 3u * p.sK]), live && k0 + 3u < p.k));`;
+        : `  let at = ${row} + k0 * p.sK;
+  let v = ${maskedTexel((i) => `f32(src[${i}])`, 'at', 'live && ')};`;
   return `${packHeader(src, width === 1 ? storage(src) : `vec${width}<f32>`, toTexture)}
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let kq = ${kqAt};
@@ -59,6 +53,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 ${load}
   ${toTexture ? 'textureStore(dst, vec2<i32>(i32(kq), i32(gid.z * p.rowsPad + r)), v);' : 'dst[(gid.z * p.rowsPad + r) * p.pitch + kq] = v;'}
 }`;
+}
+
+/**
+ * Four values of one row, K values k0..k0+3 (`p.sK` apart from index `at`), zero past K and
+ * where `live` (a condition prefix) is false: four loads with constant component indices (a loop
+ * writing v[i] stays a loop over memory on llvmpipe); reads past the edge are clamped by WebGPU's
+ * robustness and then replaced by zero.
+ */
+function maskedTexel(read: (index: string) => string, at: string, live = ''): string {
+  const lanes = [0, 1, 2, 3].map((i) => `select(0.0, ${read(i ? `${at} + ${i > 1 ? `${i}u * ` : ''}p.sK` : at)}, ${live}k0${i ? ` + ${i}u` : ''} < p.k)`);
+  return `vec4<f32>(${lanes.join(', ')})`;
 }
 
 function packHeader(src: DType, element: string, toTexture: boolean): string {
@@ -119,7 +124,7 @@ function mmShader(out: DType, tileM: TileM, aLoad: ALoad = 'texture'): string {
       : aLoad === 'vec4'
         ? `    let a${i} = srcA[ar${i} + u32(kq)];`
         : `    let at${i} = ar${i} + k0 * p.sK;
-    let a${i} = vec4<f32>(select(0.0, srcA[at${i}], k0 < p.k), select(0.0, srcA[at${i} + p.sK], k0 + 1u < p.k), select(0.0, srcA[at${i} + 2u * p.sK], k0 + 2u < p.k), select(0.0, srcA[at${i} + 3u * p.sK], k0 + 3u < p.k));`,
+    let a${i} = ${maskedTexel((at) => `srcA[${at}]`, `at${i}`)};`,
   );
   const fromBuffer = aLoad !== 'texture';
   return `enable subgroups;
@@ -250,10 +255,6 @@ export function packOperand(q: PackRequest): RawKernel {
   };
 }
 
-/**
- * The kernels of one product: per group of batches whose operands fit a texture's height (all
- * of them, mostly), pack or copy A and B into the two textures, then multiply.
- */
 /** The ways this product's kernel may read A (see ALoad): straight from the buffer only for f32 A. */
 export function aLoadsFor(s: TextureMatmulShape, inA: DType): ALoad[] {
   if (inA !== 'f32') return ['texture'];
@@ -268,6 +269,11 @@ const copyable = (dt: DType, str: readonly number[], k: number) => dt === 'f32' 
 /** logical A [M, K] as (row stride, k stride, batch stride) over the stored buffer */
 const aStrides = (s: TextureMatmulShape) => (s.ta ? [1, s.m, s.m * s.k] : [s.k, 1, s.m * s.k]);
 
+/**
+ * The kernels of one product: per group of batches whose operands fit a texture's height (all
+ * of them, mostly), pack or copy A and B into the two textures (A only when it is read from its
+ * texture), then multiply.
+ */
 export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DType, out: DType, maxScratchBytes = 1 << 27, maxDim = 8192, tileM: TileM = 32, aLoad: ALoad = 'texture'): RawKernel[] {
   const { batches, m, n, k } = s;
   const kq = Math.ceil(k / 4);
@@ -283,10 +289,10 @@ export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DTy
   const mt = mpad / tileM;
   const nt = npad / TILE_N;
   // every group of batches reuses the same two textures (sized for the largest group)
+  const fromBuffer = aLoad !== 'texture';
   const kernels: RawKernel[] = [];
   for (let b0 = 0; b0 < batches; b0 += per) {
     const nb = Math.min(per, batches - b0);
-    const fromBuffer = aLoad !== 'texture';
     kernels.push(...(fromBuffer ? [] : [pack(0, 'A', m, mpad, aStr, inA, b0, nb)]), pack(1, 'B', n, npad, bStr, inB, b0, nb), {
       wgsl: mmShader(out, tileM, aLoad),
       bindings: [

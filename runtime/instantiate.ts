@@ -184,7 +184,10 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
       const direct = new Map([...into].filter(([name, target]) => directOutputs.has(name) && !inputBuffers.has(target)));
       const groups = bindGroups(external, direct);
       const bufferOf = (t: ExecutablePlan['outputs'][number]) => direct.get(t.name) ?? (t.input !== undefined && external.has(t.input) ? external.get(t.input)! : buffers[t.slot]);
-      const constKey = constantNames.map((n) => (external.has(n) ? `${bufferId(external.get(n)!)}.${contentVersion(external.get(n)!)}` : -1)).join(',');
+      const constKey = constantNames.map((n) => {
+        const b = external.get(n);
+        return b ? `${bufferId(b)}.${contentVersion(b)}` : -1;
+      }).join(',');
       const packed = constantNames.length > 0 && constKey === packedFor;
       const encoder = device.createCommandEncoder();
       // one compute pass, broken only where a texture copy must run between two dispatches

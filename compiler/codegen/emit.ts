@@ -8,7 +8,7 @@
 import type { DType, Node, TensorType } from '../ir';
 import { numel, stridesOf } from '../ir';
 import { primitive } from '../primitive';
-import type { DeviceTraits, FuseCtx, Grid, KernelSource, RawKernel, TextureCopy } from '../primitive';
+import type { DeviceTraits, Emission, FuseCtx, Grid, KernelSource, RawKernel, TextureCopy } from '../primitive';
 import { PORTABLE_DEVICE, gridSize } from '../primitive';
 import { WGSL_SPECIAL_FLOATS, byteSize, storageType, valueType } from '../dtype';
 import { leafBuffers } from './schedule';
@@ -294,7 +294,7 @@ function siblingsKernel(roots: readonly Node[], reads: readonly Node[], shape: r
   return { node: roots[0], reads, outputs: roots, bindings, wgsl, groups: Math.ceil(invocations / 64), invocations, label: roots.map((r) => `${r.op}#${r.id}`).join('+') };
 }
 
-type ReduceCombine = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
+type ReduceCombine = Extract<Emission, { kind: 'reduce' }>['combine'];
 
 /** The loop of a reduction: one accumulator per lane (names returned), over the reduced axes of the input. */
 function reduceLanes(n: Node, combine: ReduceCombine, laneIdx: readonly (readonly string[])[], eb: ExprBuilder, top: Scope): string[] {

@@ -48,14 +48,17 @@ const logSoftmaxC = defineComposite(
  * columns 0..i + offset. The row kernel applies the mask itself (no pass over the scores to
  * write -inf); the gradient comes from the expansion, as for every composite.
  */
+/** Scores [.., T, C] with columns past row i + offset set to -inf. */
+export function causalMask(s: Tensor, offset: number): Tensor {
+  const [T, C] = s.shape.slice(-2);
+  const qpos = iota([T, C], 0).add(offset);
+  const kpos = iota([T, C], 1);
+  return where(kpos.le(qpos), s, -Infinity);
+}
+
 const causalSoftmaxC = defineComposite(
   'causal_softmax',
-  ([s], a) => {
-    const [T, C] = s.shape.slice(-2);
-    const qpos = iota([T, C], 0).add(a.offset as number);
-    const kpos = iota([T, C], 1);
-    return softmax(where(kpos.le(qpos), s, -Infinity), -1);
-  },
+  ([s], a) => softmax(causalMask(s, a.offset as number), -1),
   ([s], a) => rowOp('softmax', s, { mask: { t: s.type.shape[s.type.shape.length - 2], offset: a.offset as number } }),
 );
 export function causalSoftmax<S extends Shape, D extends DType>(s: Tensor<S, D>, offset = 0): Tensor<S, D> {

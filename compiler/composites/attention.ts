@@ -2,20 +2,18 @@
  * Scaled dot-product attention with grouped-query heads and an optional causal mask, and
  * rotary position embedding (rotate-half form, as Qwen2 and LLaMA use).
  */
-import { defineComposite } from '../composite';
+import { defineComposite, referenceByExpansion } from '../composite';
 import type { Attrs, Node, TensorType } from '../ir';
-import { makeNode } from '../ir';
 import { apply, definePrimitive } from '../primitive';
 import type { KernelCtx } from '../primitive';
 import { Tensor } from '../../dsl/tensor';
-import { evaluateNodes } from '../../runtime/reference';
 import { backprop } from '../autodiff';
 import { flashAttentionKernels, flashFits } from '../../kernels/flash-attention';
 import type { FlashShape } from '../../kernels/flash-attention';
 import type { Shape } from '../../dsl/shape-types';
 import { concat, iota, where } from '../../dsl/tensor';
 import { shapeError } from '../primitive';
-import { causalSoftmax, softmax } from './activations';
+import { causalMask, causalSoftmax, softmax } from './activations';
 
 function expandAttention([q, k, v, mask]: readonly Tensor[], a: Attrs): Tensor {
   const [B, Hq, Tq, D] = q.shape;
@@ -28,11 +26,7 @@ function expandAttention([q, k, v, mask]: readonly Tensor[], a: Attrs): Tensor {
   const qg = qs.reshape([B, Hkv, G * Tq, D]);
   let s: Tensor = qg.matmul(k.transpose()).reshape([B, Hkv, G, Tq, Tk]);
   if (mask) {
-    if (a.causal) {
-      const qpos = iota([Tq, Tk], 0).add(a.offset as number);
-      const kpos = iota([Tq, Tk], 1);
-      s = where(kpos.le(qpos), s, -Infinity);
-    }
+    if (a.causal) s = causalMask(s, a.offset as number);
     const m = mask.rank === 2 ? mask.reshape([1, 1, 1, Tq, Tk]) : mask.reshape([B, 1, 1, Tq, Tk]);
     s = mask.dtype === 'bool' ? where(m as Tensor<Shape, 'bool'>, s, -Infinity) : s.add(m);
   }
@@ -57,12 +51,7 @@ const expandNodes = (inputs: readonly Node[], a: Attrs) => expandAttention(input
 definePrimitive({
   name: 'flash_attention',
   infer: ([q, , v]) => ({ shape: [...q.shape.slice(0, 3), v.shape[3]], dtype: q.dtype }),
-  reference: (ins, a) => {
-    const stand = ins.map((t, i) => makeNode('input', [], { name: `_${i}` }, t.type));
-    const out = expandNodes(stand, a);
-    const byId = new Map(stand.map((n, i) => [n.id, ins[i].data]));
-    return evaluateNodes([out], (n) => byId.get(n.id)!).get(out.id)!.data;
-  },
+  reference: referenceByExpansion(expandNodes),
   emission: {
     kind: 'kernel',
     emit: (k, a) => {
