@@ -14,7 +14,7 @@ import { Tensor, full } from '../dsl/tensor';
 const rematFns = new Map<number, (xs: readonly Tensor[]) => Tensor>();
 let rematCount = 0;
 let barrierCount = 0;
-const rematC = defineComposite('remat', (xs, a) => rematFns.get(a.fn as number)!(xs));
+const rematC = defineComposite('remat', (xs, a) => rematFns.get(a.fn as number)!(xs), { vjp: (ct, xs, _out, a) => rematVjp(xs, a.fn as number, ct) });
 
 /**
  * Activation checkpointing: `checkpoint(f)(...xs)` computes f(xs) as usual, but its internal
@@ -26,9 +26,9 @@ export function checkpoint(f: (...xs: Tensor[]) => Tensor): (...xs: Tensor[]) =>
   return (...xs) => rematC(xs, { fn: id });
 }
 
-function rematVjp(n: Node, ct: Tensor): Tensor[] {
-  const barriers = n.inputs.map((i) => new Tensor(apply('opt_barrier', [i], { id: barrierCount++ })));
-  const out = rematFns.get(n.attrs.fn as number)!(barriers);
+function rematVjp(xs: readonly Tensor[], fn: number, ct: Tensor): Tensor[] {
+  const barriers = xs.map((x) => new Tensor(apply('opt_barrier', [x.node], { id: barrierCount++ })));
+  const out = rematFns.get(fn)!(barriers);
   const floatIdx = barriers.flatMap((b, i) => (isFloat(b.dtype) ? [i] : []));
   const { grads } = backprop([out], [ct], floatIdx.map((i) => barriers[i]));
   const all: Tensor[] = [];
@@ -40,13 +40,16 @@ export class GradError extends Error {
   override name = 'GradError';
 }
 
+/** Composites with a VJP rule of their own (rematerialisation regions, softmax, ...) stay whole. */
+const hasOwnVjp = (n: Node): boolean => primitive(n.op).vjp !== undefined;
+
 /**
- * Cotangents of `wrt` given cotangents of `outputs`. Composites are lowered first so their
- * gradients come from their expansions; the returned `outputs` are the lowered forward nodes
- * (share them, so the forward pass is computed once).
+ * Cotangents of `wrt` given cotangents of `outputs`. Composites without a VJP rule are lowered
+ * first so their gradients come from their expansions; the returned `outputs` are the lowered
+ * forward nodes (share them, so the forward pass is computed once).
  */
 export function backprop(outputs: readonly Tensor[], cotangents: readonly Tensor[], wrt: readonly Tensor[]): { outputs: Tensor[]; grads: Tensor[] } {
-  const lowered = lowerComposites({ inputs: [], outputs: outputs.map((o, i) => [String(i), o.node] as const) }, (n) => n.op === 'remat').outputs.map(([, n]) => n);
+  const lowered = lowerComposites({ inputs: [], outputs: outputs.map((o, i) => [String(i), o.node] as const) }, hasOwnVjp).outputs.map(([, n]) => n);
   const order = topoSort(lowered);
   const wrtIds = new Set(wrt.map((w) => w.node.id));
   // only nodes that depend on something we differentiate by need a cotangent
@@ -68,7 +71,7 @@ export function backprop(outputs: readonly Tensor[], cotangents: readonly Tensor
     const n = order[k];
     const c = ct.get(n.id);
     if (!c || n.inputs.length === 0 || !n.inputs.some((i) => needed.has(i.id))) continue;
-    const rule = n.op === 'remat' ? (cc: Tensor) => rematVjp(n, cc) : primitive(n.op).vjp;
+    const rule = primitive(n.op).vjp;
     if (!rule) continue;
     const cts = rule(c, n.inputs.map((i) => new Tensor(i)), new Tensor(n), n.attrs);
     n.inputs.forEach((inp, i) => {

@@ -2,12 +2,15 @@
  * Composite ops (softmax, norms, attention, ...) are defined by their expansion into
  * primitives, written with the DSL. They stay single nodes in the traced IR (readable dumps,
  * a place for a fused kernel) and the lowering pass replaces them by their expansion, so the
- * reference, the kernels and autodiff come from the primitives.
+ * reference and the kernels come from the primitives. Autodiff differentiates the expansion,
+ * unless the composite has a VJP rule of its own (as JAX's custom_vjp): then the node stays
+ * whole through autodiff, so the forward pass of a training step still gets the fused kernel
+ * and the backward pass is the rule's few kernels instead of the expansion's transpose.
  */
 import type { Attrs, Node } from './ir';
 import { makeNode } from './ir';
 import { apply, definePrimitive } from './primitive';
-import type { Primitive } from './primitive';
+import type { Primitive, VjpRule } from './primitive';
 import { evaluateNodes } from '../runtime/reference';
 import { Tensor } from '../dsl/tensor';
 
@@ -26,7 +29,12 @@ export function referenceByExpansion(expandNodes: (inputs: readonly Node[], attr
   };
 }
 
-export function defineComposite(name: string, expand: Expansion, fused?: Fused): (inputs: readonly Tensor[], attrs?: Attrs) => Tensor {
+export interface CompositeOptions {
+  readonly fused?: Fused;
+  readonly vjp?: VjpRule;
+}
+
+export function defineComposite(name: string, expand: Expansion, { fused, vjp }: CompositeOptions = {}): (inputs: readonly Tensor[], attrs?: Attrs) => Tensor {
   const expandNodes = (inputs: readonly Node[], attrs: Attrs) => expand(inputs.map((n) => new Tensor(n)), attrs).node;
   definePrimitive({
     name,
@@ -34,6 +42,7 @@ export function defineComposite(name: string, expand: Expansion, fused?: Fused):
     infer: (types, attrs) => expandNodes(types.map((t, i) => makeNode('input', [], { name: `_${i}`, shape: [...t.shape], dtype: t.dtype }, t)), attrs).type,
     reference: referenceByExpansion(expandNodes),
     emission: { kind: 'composite', expand: expandNodes, fused },
+    vjp,
   });
   return (inputs, attrs = {}) => new Tensor(apply(name, inputs.map((t) => t.node), attrs));
 }

@@ -3,7 +3,7 @@ import { spec, trace } from '../compiler/trace';
 import type { Tensor } from '../dsl/tensor';
 import { concat, matmul, where, binary, iota } from '../dsl/tensor';
 import { conv1d, conv2d, embedding, scatterAdd, avgPool1d } from '../dsl/ops';
-import { gelu, silu, softmax, logSoftmax, layerNorm, rmsNorm, attention, rope, crossEntropy } from '../compiler/composites';
+import { gelu, silu, softmax, logSoftmax, causalSoftmax, layerNorm, rmsNorm, attention, rope, crossEntropy } from '../compiler/composites';
 import { grad, valueAndGrad, vjp, jvp, stopGradient } from '../dsl/grad';
 import { evaluate } from '../runtime/reference';
 import { checkGrads } from './helpers/gradcheck';
@@ -67,9 +67,19 @@ describe('gradients of primitives: reverse mode = finite differences (float64), 
     ));
 });
 
-describe('gradients of composites (through their expansions)', () => {
+describe('gradients of composites (their own VJP rules or their expansions)', () => {
   it('gelu (both forms), silu', async () => checkGrads(({ x }: { x: Tensor }) => ({ g: gelu(x), t: gelu(x, 'tanh'), s: silu(x) }), { x: spec([9]) }, { gen: uniform(-3, 3) }));
-  it('softmax, log-softmax', async () => checkGrads(({ x }: { x: Tensor }) => ({ s: softmax(x, 0), l: logSoftmax(x, -1) }), { x: spec([3, 5]) }));
+  it('softmax, log-softmax', async () => checkGrads(({ x }: { x: Tensor }) => ({ s: softmax(x, 0), l: logSoftmax(x, -1), t: softmax(x.mul(3), -1) }), { x: spec([3, 5]) }));
+  it('causal softmax with an offset (masked entries get no gradient)', async () =>
+    checkGrads(({ x }: { x: Tensor }) => causalSoftmax(x.reshape([2, 3, 5]), 1), { x: spec([30]) }, { gen: uniform(-3, 3) }));
+  it('second order through softmax and log-softmax rules', async () =>
+    checkGrads(
+      ({ x, c }: { x: Tensor; c: Tensor }) => {
+        const g = grad(({ x: xx }: { x: Tensor }) => softmax(xx, -1).mul(c).sum().add(logSoftmax(xx.mul(0.5), 0).mul(c).sum()), { wrt: ['x'] })({ x }).x as Tensor;
+        return g.mul(g.add(c));
+      },
+      { x: spec([3, 4]), c: spec([3, 4]) },
+    ));
   it('layer norm, RMS norm', async () =>
     checkGrads(({ x, g, b }: { x: Tensor; g: Tensor; b: Tensor }) => ({ l: layerNorm(x, g, b), r: rmsNorm(x, g) }), { x: spec([3, 6]), g: spec([6]), b: spec([6]) }));
   it('attention (causal, grouped-query) and rope', async () =>

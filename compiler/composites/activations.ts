@@ -24,6 +24,9 @@ export const relu = <S extends Shape, D extends DType>(x: Tensor<S, D>): Tensor<
 /** Over the last axis the row kernel computes it in one pass (rows.ts). */
 const lastAxisRow = (kind: RowKind) => ([x]: readonly Node[], a: Attrs) => (a.axis === x.type.shape.length - 1 ? rowOp(kind, x, {}) : undefined);
 
+/** y = softmax(x): dx = y * (g - sum(g * y)), one reduction and one elementwise kernel. */
+const softmaxVjp = (g: Tensor, y: Tensor, axis: number): Tensor => y.mul(g.sub(g.mul(y).sum(axis, true)));
+
 const softmaxC = defineComposite(
   'softmax',
   ([x], a) => {
@@ -31,7 +34,7 @@ const softmaxC = defineComposite(
     const e = x.sub(x.max(axis, true)).exp();
     return e.div(e.sum(axis, true));
   },
-  lastAxisRow('softmax'),
+  { fused: lastAxisRow('softmax'), vjp: (g, _x, y, a) => [softmaxVjp(g, y, a.axis as number)] },
 );
 const logSoftmaxC = defineComposite(
   'log_softmax',
@@ -40,13 +43,14 @@ const logSoftmaxC = defineComposite(
     const shifted = x.sub(x.max(axis, true));
     return shifted.sub(shifted.exp().sum(axis, true).log());
   },
-  lastAxisRow('log_softmax'),
+  // y = x - logsumexp(x): dx = g - softmax(x) * sum(g)
+  { fused: lastAxisRow('log_softmax'), vjp: (g, _x, y, a) => [g.sub(y.exp().mul(g.sum(a.axis as number, true)))] },
 );
 
 /**
  * Softmax over the last axis of scores [.., T, C] under a causal mask: row i of each T sees
  * columns 0..i + offset. The row kernel applies the mask itself (no pass over the scores to
- * write -inf); the gradient comes from the expansion, as for every composite.
+ * write -inf); its gradient is softmax's.
  */
 /** Scores [.., T, C] with columns past row i + offset set to -inf. */
 export function causalMask(s: Tensor, offset: number): Tensor {
@@ -59,7 +63,11 @@ export function causalMask(s: Tensor, offset: number): Tensor {
 const causalSoftmaxC = defineComposite(
   'causal_softmax',
   ([s], a) => softmax(causalMask(s, a.offset as number), -1),
-  ([s], a) => rowOp('softmax', s, { mask: { t: s.type.shape[s.type.shape.length - 2], offset: a.offset as number } }),
+  {
+    fused: ([s], a) => rowOp('softmax', s, { mask: { t: s.type.shape[s.type.shape.length - 2], offset: a.offset as number } }),
+    // masked entries have y = 0, so their gradient is 0 as through the mask's where
+    vjp: (g, [s], y) => [softmaxVjp(g, y, s.rank - 1)],
+  },
 );
 export function causalSoftmax<S extends Shape, D extends DType>(s: Tensor<S, D>, offset = 0): Tensor<S, D> {
   return causalSoftmaxC([s], { offset }) as Tensor<S, D>;

@@ -69,9 +69,9 @@ function flashRuns(k: KernelCtx, a: Attrs): boolean {
 }
 
 // attention without an arbitrary mask, in f32: one fused kernel where the adapter runs it
-const sdpaC = defineComposite('attention', expandAttention, (inputs, a) =>
-  inputs.length === 3 && inputs.every((n) => n.type.dtype === 'f32') ? apply('flash_attention', inputs, a) : undefined,
-);
+const sdpaC = defineComposite('attention', expandAttention, {
+  fused: (inputs, a) => (inputs.length === 3 && inputs.every((n) => n.type.dtype === 'f32') ? apply('flash_attention', inputs, a) : undefined),
+});
 
 export interface AttentionOptions {
   /** mask future keys: query i (at position offset + i) sees keys 0..offset+i */

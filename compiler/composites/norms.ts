@@ -20,13 +20,13 @@ const layerNormC = defineComposite('layer_norm', ([x, ...affine], a) => {
   if (w) y = y.mul(w);
   if (b) y = y.add(b);
   return y;
-}, rowNorm('layer_norm'));
+}, { fused: rowNorm('layer_norm') });
 
 const rmsNormC = defineComposite('rms_norm', ([x, w], a) => {
   const axes = trailing(x.rank, a.normalized as number);
   const y = x.mul(x.mul(x).mean(axes, true).add(a.eps as number).rsqrt());
   return w ? y.mul(w) : y;
-}, rowNorm('rms_norm'));
+}, { fused: rowNorm('rms_norm') });
 
 function checkAffine(op: string, x: Tensor, p: Tensor | undefined): number {
   if (!p) return 1;

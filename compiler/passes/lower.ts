@@ -4,9 +4,8 @@ import { makeNode, mapGraph } from '../ir';
 import { primitive } from '../primitive';
 
 /**
- * `keep`: composites to leave in place (autodiff keeps rematerialisation regions).
- * `fused`: use a composite's fused kernel where it has one (code generation, after autodiff:
- * gradients always come from the expansion).
+ * `keep`: composites to leave in place (autodiff keeps those with a VJP rule of their own).
+ * `fused`: use a composite's fused kernel where it has one (code generation, after autodiff).
  */
 export function lowerComposites(g: Graph, keep: (n: Node) => boolean = () => false, fused = false): Graph {
   const done = new Map<number, Node>();
