@@ -40,8 +40,9 @@ export function conv(x: Tensor, w: Tensor, bias?: Tensor, opts: ConvOptions = {}
 }
 
 /**
- * Convolution as one matmul (an implicit GEMM): the input windows become rows [B*O, Cin*K]
- * (strided slices, or a plain reshape when windows tile the input), times W [Cout, Cin*K]^T.
+ * Convolution as one matmul: the input windows are rows [B*O, Cin*K], times W [Cout, Cin*K]^T.
+ * Windows that tile the input are a plain reshape of it; overlapping 1-D and 2-D windows are
+ * read in place by conv_windows (an implicit GEMM on CPU rasterisers); else strided slices.
  */
 function convAsMatmul(x: Tensor, w: Tensor, a: { stride: number[]; dilation: number[]; padLo: number[]; padHi: number[] }, outShape: readonly number[]): Tensor {
   const nd = x.rank - 2;
@@ -60,6 +61,8 @@ function convAsMatmul(x: Tensor, w: Tensor, a: { stride: number[]; dilation: num
     const split = cropped.reshape([B, Cin, ...O.flatMap((o, d) => [o, K[d]])]);
     const perm = [0, ...O.map((_, d) => 2 + 2 * d), 1, ...K.map((_, d) => 3 + 2 * d)];
     rows = split.permute(perm).reshape([B * nO, Cin * nK]);
+  } else if (nd <= 2 && [...a.padLo, ...a.padHi].every((p) => p >= 0)) {
+    return convByWindows(x, w, a, O);
   } else {
     const offsets: number[][] = [[]];
     for (const k of K) offsets.splice(0, offsets.length, ...offsets.flatMap((o) => Array.from({ length: k }, (_, i) => [...o, i])));
@@ -70,6 +73,27 @@ function convAsMatmul(x: Tensor, w: Tensor, a: { stride: number[]; dilation: num
     rows = stacked.permute([0, ...O.map((_, d) => 3 + d), 1, 2]).reshape([B * nO, Cin * nK]);
   }
   const y = rows.matmul(w.reshape([Cout, Cin * nK]).transpose()); // [B*O, Cout]
+  return y.reshape([B, ...O, Cout]).permute([0, nd + 1, ...O.map((_, d) => 1 + d)]);
+}
+
+/** Overlapping windows of a 1-D (as one row) or 2-D convolution, read in place: conv_windows. */
+function convByWindows(x: Tensor, w: Tensor, a: { stride: number[]; dilation: number[]; padLo: number[]; padHi: number[] }, O: readonly number[]): Tensor {
+  const nd = x.rank - 2;
+  const [B, Cin] = x.shape;
+  const Cout = w.shape[0];
+  // channels padded to a multiple of 4, so a texel of four never straddles two taps
+  const c = Math.ceil(Cin / 4) * 4;
+  const xp = x.pad([[0, 0], [0, c - Cin], ...a.padLo.map((lo, d) => [lo, a.padHi[d]] as [number, number])]);
+  const two = <T>(v: readonly T[], one: T): [T, T] => (nd === 1 ? [one, v[0]] : [v[0], v[1]]);
+  const [hp, wp] = two(xp.shape.slice(2), 1);
+  const [kh, kw] = two(w.shape.slice(2), 1);
+  const [oh, ow] = two(O, 1);
+  const [sh, sw] = two(a.stride, 1);
+  const [dh, dw] = two(a.dilation, 1);
+  const spatial = Array.from({ length: nd }, (_, d) => 2 + d);
+  const xcl = xp.permute([0, ...spatial, 1]).reshape([B, hp * wp, c]);
+  const wm = w.pad([[0, 0], [0, c - Cin], ...spatial.map(() => [0, 0] as [number, number])]).permute([0, ...spatial, 1]).reshape([Cout, kh * kw * c]);
+  const y = wrap(apply('conv_windows', [xcl.node, wm.node], { hp, wp, oh, ow, kh, kw, sh, sw, dh, dw }));
   return y.reshape([B, ...O, Cout]).permute([0, nd + 1, ...O.map((_, d) => 1 + d)]);
 }
 

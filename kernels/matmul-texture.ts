@@ -15,10 +15,10 @@ import type { RawKernel } from '../compiler/primitive';
 /** rows of C per workgroup: 32, or 8 for skinny products (a few rows: 32 would compute 4x the padding) */
 export type TileM = 32 | 8;
 export const TILE_N = 64;
-const LANE_N = 8;
+export const LANE_N = 8;
 
-const storage = (d: DType) => (d === 'f16' ? 'f16' : 'f32');
-const enableF16 = (...ds: DType[]) => (ds.includes('f16') ? 'enable f16;\n' : '');
+export const storage = (d: DType) => (d === 'f16' ? 'f16' : 'f32');
+export const enableF16 = (...ds: DType[]) => (ds.includes('f16') ? 'enable f16;\n' : '');
 
 /**
  * Packing: one texel (four K values of one row) per invocation, on a 3-D grid (texel column, row,
@@ -104,7 +104,8 @@ ${['x', 'y', 'z', 'w'].map((c, j) => `  dst[o + ${j}u * p.pitch] = vec4<f32>(${k
  */
 export type ALoad = 'texture' | 'vec4' | 'scalar';
 
-function mmShader(out: DType, tileM: TileM, aLoad: ALoad = 'texture'): string {
+/** One K step's multiply-adds: each row of the A tile (lane r & 7 of a{r >> 3}, broadcast) times the lane's eight columns b0..b7. */
+export function fmaRows(tileM: number): string {
   const rows: string[] = [];
   for (let r = 0; r < tileM; r++) {
     rows.push(
@@ -113,6 +114,35 @@ function mmShader(out: DType, tileM: TileM, aLoad: ALoad = 'texture'): string {
       `      acc[${2 * r + 1}] += vec4<f32>(dot(x, b4), dot(x, b5), dot(x, b6), dot(x, b7)); }`,
     );
   }
+  return rows.join('\n');
+}
+
+/** The lane's eight texels of B^T at texel column `col`: rows `row` .. `row` + 7. */
+export const bLoads = (col: string, row: string): string =>
+  Array.from({ length: LANE_N }, (_, c) => `    let b${c} = textureLoad(tb, vec2<i32>(${col}, ${row} + ${c}), 0);`).join('\n');
+
+/** Stores the lane's block of C (`acc`), rows from `row0`, columns from `col0`, at `base`; nothing past M or N. */
+export function storeTile(out: DType, tileM: number): string {
+  return `  for (var r = 0u; r < ${tileM}u; r++) {
+    let row = row0 + r;
+    if (row >= p.m) { break; }
+    for (var c = 0u; c < ${LANE_N}u; c++) {
+      let col = col0 + c;
+      if (col < p.n) { out[base + row * p.n + col] = ${storage(out)}(acc[2u * r + c / 4u][c % 4u]); }
+    }
+  }`;
+}
+
+/** The kernel's entry: one workgroup = one 8-lane subgroup, on a grid of (column tile, row tile, batch). */
+export const MM_ENTRY = `@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  // the grid is (column tile, row tile, batch): decoding one flat tile index by divisions by
+  // uniforms made the whole kernel 10% slower on llvmpipe
+  let nt = wg.x;
+  let mt = wg.y;
+  let bat = wg.z;`;
+
+function mmShader(out: DType, tileM: TileM, aLoad: ALoad = 'texture'): string {
   const na = tileM / 8;
   const aRows = Array.from({ length: na }, (_, i) => {
     const at = `abase + min(mt * ${tileM}u + lane${i ? ` + ${8 * i}u` : ''}, p.m - 1u) * p.sR`;
@@ -133,13 +163,7 @@ ${enableF16(out)}struct P { m: u32, n: u32, kq: u32, mpad: u32, npad: u32, outOf
 ${fromBuffer ? `@group(0) @binding(1) var<storage, read> srcA: array<${aLoad === 'vec4' ? 'vec4<f32>' : 'f32'}>;` : '@group(0) @binding(1) var ta: texture_2d<f32>;'}
 @group(0) @binding(2) var tb: texture_2d<f32>;
 @group(0) @binding(3) var<uniform> p: P;
-@compute @workgroup_size(8)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-  // the grid is (column tile, row tile, batch): decoding one flat tile index by divisions by
-  // uniforms made the whole kernel 10% slower on llvmpipe
-  let nt = wg.x;
-  let mt = wg.y;
-  let bat = wg.z;
+${MM_ENTRY}
 ${fromBuffer ? `  // rows past M read row M - 1 (their products are not stored)
   let abase = p.aOff + bat * p.sB;
 ${aRows.join('\n')}` : `  let arow = i32(bat * p.mpad + mt * ${tileM}u + lane);`}
@@ -151,22 +175,15 @@ ${aRows.join('\n')}` : `  let arow = i32(bat * p.mpad + mt * ${tileM}u + lane);`
   var kq = 0i;
   loop {
 ${aLoad === 'scalar' ? '    let k0 = u32(kq) * 4u;\n' : ''}${aLoads.join('\n')}
-${Array.from({ length: 8 }, (_, c) => `    let b${c} = textureLoad(tb, vec2<i32>(kq, brow + ${c}), 0);`).join('\n')}
-${rows.join('\n')}
+${bLoads('kq', 'brow')}
+${fmaRows(tileM)}
     kq++;
     if (kq >= kqn) { break; }
   }
   let row0 = mt * ${tileM}u;
   let col0 = nt * ${TILE_N}u + lane * ${LANE_N}u;
   let base = p.outOff + bat * p.m * p.n;
-  for (var r = 0u; r < ${tileM}u; r++) {
-    let row = row0 + r;
-    if (row >= p.m) { break; }
-    for (var c = 0u; c < ${LANE_N}u; c++) {
-      let col = col0 + c;
-      if (col < p.n) { out[base + row * p.n + col] = ${storage(out)}(acc[2u * r + c / 4u][c % 4u]); }
-    }
-  }
+${storeTile(out, tileM)}
 }`;
 }
 

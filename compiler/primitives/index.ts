@@ -5,5 +5,6 @@ import './views';
 import './reduce';
 import './matmul';
 import './conv';
+import './conv-windows';
 import './scatter';
 import './rows';
