@@ -5,6 +5,7 @@ import type { Attrs } from '../ir';
 import type { KernelCtx, TuneSpace } from '../primitive';
 import { coerce } from '../dtype';
 import { aLoadsFor, copiesA, textureMatmulFits, textureMatmulKernels } from '../../kernels/matmul-texture';
+import { tiledMatmulKernel } from '../../kernels/matmul-tiled';
 import { apply } from '../primitive';
 import { wrap } from '../../dsl/tensor';
 import type { Tensor } from '../../dsl/tensor';
@@ -16,6 +17,8 @@ const TEXTURE_MIN_MACS = 1 << 20;
 const SKINNY_ROWS = 8;
 /** products at most this wide read A from its buffer by default when A would need packing */
 const NARROW = 128;
+/** workgroups per grid dimension every adapter allows */
+const MAX_GRID = 65535;
 const mm = (a: Tensor, b: Tensor, ta: boolean, tb: boolean): Tensor => wrap(apply('matmul', [a.node, b.node], { ta, tb }));
 
 /** Rows/cols of an operand as stored: with `t` the last two axes are swapped. */
@@ -33,8 +36,10 @@ const shapeOf = (k: KernelCtx, attrs: Attrs) => {
 /**
  * The matmul kernels this adapter can run for a product: the texture kernel with 32- or 8-row
  * tiles, or 32 with A read from its buffer (adapters with 8-lane subgroups; on CPU rasterisers,
- * where it is ~5x faster, the fallback for products big enough to pay for packing) and the
- * portable buffer kernel (any adapter). The autotuner may measure the others.
+ * where it is ~5x faster, the fallback for products big enough to pay for packing), the
+ * workgroup-memory tiled kernel (GPUs: the fallback for big products there; not offered to CPU
+ * rasterisers, where its barriers make it the slowest of all) and the portable buffer kernel
+ * (any adapter). The autotuner may measure the others.
  */
 function matmulSpace(k: KernelCtx, attrs: Attrs): TuneSpace | undefined {
   const s = shapeOf(k, attrs);
@@ -46,13 +51,14 @@ function matmulSpace(k: KernelCtx, attrs: Attrs): TuneSpace | undefined {
     ...(fits32 ? ['texture32'] : []),
     ...(bufA ? ['texture32-bufA'] : []),
     ...(textures && textureMatmulFits(s, k.device.maxTextureDimension2D, 8) ? ['texture8'] : []),
+    ...(!k.device.cpuLike && s.batches <= MAX_GRID ? ['tiled'] : []),
     'portable',
   ];
   const big = s.batches * s.m * s.n * s.k >= TEXTURE_MIN_MACS;
   // A read from its buffer when it would need a packing kernel and the product is narrow (the
   // pack then costs more than the buffer loads: attention's P V at 10 x 1500 x 64 x 1500 100 ->
   // 65 ms, 16 x 724 x 32 x 362 22 -> 14 ms; at N >= 384 the texture kept its lead, 38 -> 45 ms)
-  const preferred = !k.device.cpuLike || !big || s.m <= SKINNY_ROWS ? 'portable' : bufA && s.n <= NARROW && !copiesA(s, k.inputs[0].dtype) ? 'texture32-bufA' : 'texture32';
+  const preferred = !big || s.m <= SKINNY_ROWS ? 'portable' : !k.device.cpuLike ? 'tiled' : bufA && s.n <= NARROW && !copiesA(s, k.inputs[0].dtype) ? 'texture32-bufA' : 'texture32';
   const fallback = candidates.includes(preferred) ? preferred : 'portable';
   const dt = [...k.inputs.map((t) => t.dtype), k.out.dtype].join(',');
   return { key: `matmul ${s.batches}x${s.m}x${s.n}x${s.k}${s.ta ? ' ta' : ''}${s.tb ? ' tb' : ''} ${dt}`, candidates, fallback };
@@ -99,6 +105,7 @@ definePrimitive({
       const batches = numel(k.out.shape.slice(0, -2));
       const space = matmulSpace(k, attrs);
       const variant = space ? chooseVariant(k.device, space) : 'portable';
+      if (variant === 'tiled') return [tiledMatmulKernel(shapeOf(k, attrs), k.inputs[0].dtype, k.inputs[1].dtype, k.out.dtype)];
       if (variant.startsWith('texture')) {
         const s = shapeOf(k, attrs);
         // A straight from its buffer: with vec4 loads when its rows allow
