@@ -232,8 +232,10 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
     s[hole] = x.size / rest;
   }
   if (s.length === x.rank && s.every((d, i) => d === x.shape[i])) return x;
-  const inner = x.node.op === 'reshape' ? x.node.inputs[0] : x.node;
-  return wrap(apply('reshape', [inner], { shape: s }));
+  // a reshape of a reshape stays two nodes here (simplify folds them later): folding at trace
+  // time would let an expansion differentiated for a VJP rule bypass the very input node its
+  // gradient is asked for (conv_windows' 2-D gradient came out zero)
+  return wrap(apply('reshape', [x.node], { shape: s }));
 }
 
 export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {

@@ -54,6 +54,8 @@ describe('gradients of primitives: reverse mode = finite differences (float64), 
       }),
       { x: spec([2, 3, 9]), w: spec([4, 3, 3]), b: spec([4]), x2: spec([1, 4, 6, 7]), w2: spec([2, 2, 3, 2]) },
     ));
+  it('conv2d through conv_windows (stride 2, padding 1, 3 channels padded to 4)', async () =>
+    checkGrads(({ x, w }: { x: Tensor; w: Tensor }) => conv2d(x, w, undefined, { stride: 2, padding: 1 }), { x: spec([2, 3, 8, 8]), w: spec([4, 3, 3, 3]) }));
   it('the direct convolution kernels (forward and both backward kernels)', async () =>
     checkGrads(
       ({ x, w }: { x: Tensor; w: Tensor }) => conv2d(x, w, undefined, { stride: [2, 1], padding: [1, [0, 1]], dilation: [1, 2], direct: true }),
