@@ -13,8 +13,8 @@
 import type { RawKernel } from '../compiler/primitive';
 import { packOperand } from './matmul-texture';
 
-const TQ = 32;
-const TK = 64;
+export const TQ = 32;
+export const TK = 64;
 
 export interface FlashShape {
   readonly b: number;
@@ -29,9 +29,9 @@ export interface FlashShape {
   readonly scale: number;
 }
 
-const pad = (n: number, to: number) => Math.ceil(n / to) * to;
+export const pad = (n: number, to: number) => Math.ceil(n / to) * to;
 /** value columns per lane: 4 (slices of 32) for narrow heads, else 8 (slices of 64) */
-const laneCols = (dv: number) => (dv <= 32 ? 4 : 8);
+export const laneCols = (dv: number) => (dv <= 32 ? 4 : 8);
 
 function layout(s: FlashShape) {
   const g = s.hq / s.hkv;
@@ -48,16 +48,69 @@ export function flashFits(s: FlashShape, maxDim: number): boolean {
   return s.tq > 0 && s.tk > 0 && s.d > 0 && s.dv > 0 && s.hkv > 0 && s.hq % s.hkv === 0 && Math.max(g * tqPad, tkPad, dvPad, kqd, tkPad / 4) <= maxDim;
 }
 
-function flashShader(lc: number): string {
-  const q4 = lc / 4;
-  const scores: string[] = [];
+/**
+ * acc (2 x 32 vec4) = the 32 x 64 block A B^T: rows `aRow` + lane + 8 i of texture `aTex`
+ * (shared across the lanes by subgroupBroadcast) against rows `bRow` + 0..7 of `bTex` (the
+ * lane's eight columns: acc[2 r] holds columns 0..3, acc[2 r + 1] columns 4..7 of row r), over
+ * `kqn` texels. The matmul kernel's scheme (matmul-texture.ts).
+ */
+export function blockProduct(acc: string, aTex: string, aRow: string, bTex: string, bRow: string, kqn: string): string {
+  const rows: string[] = [];
   for (let r = 0; r < TQ; r++) {
-    scores.push(
+    rows.push(
       `      { let x = subgroupBroadcast(a${r >> 3}, ${r & 7}u);`,
-      `        s[${2 * r}] += vec4<f32>(dot(x, b0), dot(x, b1), dot(x, b2), dot(x, b3));`,
-      `        s[${2 * r + 1}] += vec4<f32>(dot(x, b4), dot(x, b5), dot(x, b6), dot(x, b7)); }`,
+      `        ${acc}[${2 * r}] += vec4<f32>(dot(x, b0), dot(x, b1), dot(x, b2), dot(x, b3));`,
+      `        ${acc}[${2 * r + 1}] += vec4<f32>(dot(x, b4), dot(x, b5), dot(x, b6), dot(x, b7)); }`,
     );
   }
+  return `    // zeroed by hand: a var declared in a loop kept the last block's values on llvmpipe
+    for (var i = 0; i < ${2 * TQ}; i++) { ${acc}[i] = vec4<f32>(0.0); }
+    {
+    var kq = 0i;
+    loop {
+${[0, 1, 2, 3].map((i) => `      let a${i} = textureLoad(${aTex}, vec2<i32>(kq, ${aRow}${i ? ` + ${8 * i}` : ''}), 0);`).join('\n')}
+${Array.from({ length: 8 }, (_, c) => `      let b${c} = textureLoad(${bTex}, vec2<i32>(kq, ${bRow} + ${c}), 0);`).join('\n')}
+${rows.join('\n')}
+      kq++;
+      if (kq >= ${kqn}) { break; }
+    }
+    }`;
+}
+
+/**
+ * o (32 x 4 lc columns, lc / 4 vec4 per row) += W X: W the 32 x 64 block in `w` (as
+ * blockProduct leaves it: quad j of a row, its columns 4 j..4 j + 3, lives in lane j / 2, which
+ * subgroupShuffle takes to every lane), X the 64 rows as texels `texel0` + 0..15 of rows
+ * `xRow` + 0..lc - 1 of `xTex` (X transposed: one texture row per output column).
+ */
+export function quadProduct(o: string, w: string, xTex: string, texel0: string, xRow: string, lc: number): string {
+  const q4 = lc / 4;
+  const rows: string[] = [];
+  for (let r = 0; r < TQ; r++) {
+    rows.push(`      { let x = subgroupShuffle(select(${w}[${2 * r}], ${w}[${2 * r + 1}], odd), src);`);
+    for (let j = 0; j < q4; j++) rows.push(`        ${o}[${r * q4 + j}] += vec4<f32>(${[0, 1, 2, 3].map((c) => `dot(x, v${4 * j + c})`).join(', ')});`);
+    rows.push('      }');
+  }
+  return `    {
+    var j = 0u;
+    loop {
+      let src = j >> 1u;
+      let odd = (j & 1u) == 1u;
+      let vt = i32(${texel0} + j);
+${Array.from({ length: lc }, (_, c) => `      let v${c} = textureLoad(${xTex}, vec2<i32>(vt, ${xRow} + ${c}), 0);`).join('\n')}
+${rows.join('\n')}
+      j++;
+      if (j >= ${TK / 4}u) { break; }
+    }
+    }`;
+}
+
+/**
+ * The fused forward kernel; `lseOnly`: the row statistics alone, each query's log-sum-exp of
+ * its scaled, masked scores (what the backward kernels need), without P V.
+ */
+function flashShader(lc: number, lseOnly = false): string {
+  const q4 = lc / 4;
   const softmax: string[] = [];
   for (let r = 0; r < TQ; r++) {
     softmax.push(
@@ -71,25 +124,17 @@ function flashShader(lc: number): string {
       `      let p1 = exp(v1 - vec4<f32>(mn));`,
       `      l[${r}] = l[${r}] * alpha + subgroupAdd(dot(p0 + p1, vec4<f32>(1.0)));`,
       `      m[${r}] = mn;`,
-      `      s[${2 * r}] = p0;`,
-      `      s[${2 * r + 1}] = p1;`,
-      ...Array.from({ length: q4 }, (_, j) => `      o[${r * q4 + j}] *= alpha;`),
+      ...(lseOnly ? [] : [`      s[${2 * r}] = p0;`, `      s[${2 * r + 1}] = p1;`, ...Array.from({ length: q4 }, (_, j) => `      o[${r * q4 + j}] *= alpha;`)]),
       '    }',
     );
-  }
-  const pv: string[] = [];
-  for (let r = 0; r < TQ; r++) {
-    pv.push(`      { let x = subgroupShuffle(select(s[${2 * r}], s[${2 * r + 1}], odd), src);`);
-    for (let j = 0; j < q4; j++) pv.push(`        o[${r * q4 + j}] += vec4<f32>(${[0, 1, 2, 3].map((c) => `dot(x, v${4 * j + c})`).join(', ')});`);
-    pv.push('      }');
   }
   return `enable subgroups;
 struct P { tq: u32, tk: u32, kqd: u32, tqPad: u32, tkPad: u32, dvPad: u32, dv: u32, g: u32, qh0: u32, scaleBits: u32, offset: u32, causal: u32 }
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var tq: texture_2d<f32>;
 @group(0) @binding(2) var tk: texture_2d<f32>;
-@group(0) @binding(3) var tv: texture_2d<f32>;
-@group(0) @binding(4) var<uniform> p: P;
+${lseOnly ? '@group(0) @binding(3) var<uniform> p: P;' : `@group(0) @binding(3) var tv: texture_2d<f32>;
+@group(0) @binding(4) var<uniform> p: P;`}
 // through a variable: a constant infinity is a shader creation error
 fn inf_f32() -> f32 { var b = 0x7f800000u; return bitcast<f32>(b); }
 @compute @workgroup_size(8)
@@ -102,8 +147,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
   let kvh = qh / p.g;
   let q0 = qt * ${TQ}u;
   let qrow = i32(qh * p.tqPad + q0 + lane);
-  let vrow = i32(kvh * p.dvPad + dvt * ${8 * lc}u + lane * ${lc}u);
-  var o: array<vec4<f32>, ${TQ * q4}>;
+${lseOnly ? '' : `  let vrow = i32(kvh * p.dvPad + dvt * ${8 * lc}u + lane * ${lc}u);
+  var o: array<vec4<f32>, ${TQ * q4}>;`}
   var m: array<f32, ${TQ}>;
   var l: array<f32, ${TQ}>;
   // the running max starts at the lowest finite value: a block whose keys are all masked leaves
@@ -113,38 +158,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
   if (p.causal != 0u) { nkb = min(nkb, (q0 + ${TQ - 1}u + p.offset) / ${TK}u + 1u); }
   var kb = 0u;
   loop {
-    // zeroed by hand: this var declared in the loop kept the last block's scores on llvmpipe
     var s: array<vec4<f32>, ${2 * TQ}>;
-    for (var i = 0; i < ${2 * TQ}; i++) { s[i] = vec4<f32>(0.0); }
     let krow = i32(kvh * p.tkPad + kb * ${TK}u + lane * 8u);
-    var kq = 0i;
-    loop {
-${[0, 1, 2, 3].map((i) => `      let a${i} = textureLoad(tq, vec2<i32>(kq, qrow${i ? ` + ${8 * i}` : ''}), 0);`).join('\n')}
-${Array.from({ length: 8 }, (_, c) => `      let b${c} = textureLoad(tk, vec2<i32>(kq, krow + ${c}), 0);`).join('\n')}
-${scores.join('\n')}
-      kq++;
-      if (kq >= i32(p.kqd)) { break; }
-    }
+${blockProduct('s', 'tq', 'qrow', 'tk', 'krow', 'i32(p.kqd)')}
     let key0 = kb * ${TK}u + lane * 8u;
     let keys0 = vec4<u32>(key0) + vec4<u32>(0u, 1u, 2u, 3u);
     let keys1 = keys0 + vec4<u32>(4u);
 ${softmax.join('\n')}
-    // P V over this block's 16 quads of keys: quad j's probabilities live in lane j / 2
-    var j = 0u;
-    loop {
-      let src = j >> 1u;
-      let odd = (j & 1u) == 1u;
-      let vt = i32(kb * ${TK / 4}u + j);
-${Array.from({ length: lc }, (_, c) => `      let v${c} = textureLoad(tv, vec2<i32>(vt, vrow + ${c}), 0);`).join('\n')}
-${pv.join('\n')}
-      j++;
-      if (j >= ${TK / 4}u) { break; }
-    }
+${lseOnly ? '' : `    // P V over this block's 16 quads of keys
+${quadProduct('o', 's', 'tv', `kb * ${TK / 4}u`, 'vrow', lc)}`}
     kb++;
     if (kb >= nkb) { break; }
   }
-  let col0 = dvt * ${8 * lc}u + lane * ${lc}u;
   let head = (p.qh0 + qh) * p.tq;
+${lseOnly ? `  for (var r = 0u; r < ${TQ}u; r++) {
+    let qi = q0 + r;
+    if (qi >= p.tq) { break; }
+    if (lane == 0u) { out[head + qi] = m[r] + log(l[r]); }
+  }
+}` : `  let col0 = dvt * ${8 * lc}u + lane * ${lc}u;
   for (var r = 0u; r < ${TQ}u; r++) {
     let qi = q0 + r;
     if (qi >= p.tq) { break; }
@@ -154,7 +186,7 @@ ${pv.join('\n')}
       if (col < p.dv) { out[(head + qi) * p.dv + col] = o[r * ${q4}u + c / 4u][c % 4u] * inv; }
     }
   }
-}`;
+}`}`;
 }
 
 /**
@@ -162,7 +194,7 @@ ${pv.join('\n')}
  * of them, mostly), Q, K and V^T into their textures, then the fused kernel. Inputs: 0 = q
  * [B, Hq, Tq, D], 1 = k [B, Hkv, Tk, D], 2 = v [B, Hkv, Tk, Dv]; f32.
  */
-export function flashAttentionKernels(s: FlashShape, maxScratchBytes: number, maxDim: number): RawKernel[] {
+export function flashAttentionKernels(s: FlashShape, maxScratchBytes: number, maxDim: number, lseOnly = false): RawKernel[] {
   const { g, lc, tqPad, tkPad, dvPad, kqd } = layout(s);
   const kvHeads = s.b * s.hkv;
   const per = Math.min(kvHeads, Math.floor(maxDim / Math.max(g * tqPad, tkPad, dvPad)));
@@ -177,19 +209,19 @@ export function flashAttentionKernels(s: FlashShape, maxScratchBytes: number, ma
       packOperand({ ...common, input: 0, key: 'Q', label: at('Q'), rows: s.tq, rowsPad: tqPad, k: s.d, str: [s.d, 1, s.tq * s.d], b0: j0 * g, batches: nkv * g, height: per * g * tqPad }),
       packOperand({ ...common, input: 1, key: 'K', label: at('K'), rows: s.tk, rowsPad: tkPad, k: s.d, str: [s.d, 1, s.tk * s.d], b0: j0, batches: nkv, height: per * tkPad }),
       // V transposed: rows are value columns, K runs along the keys
-      packOperand({ ...common, input: 2, key: 'V', label: at('V'), rows: s.dv, rowsPad: dvPad, k: s.tk, str: [1, s.dv, s.tk * s.dv], b0: j0, batches: nkv, height: per * dvPad }),
+      ...(lseOnly ? [] : [packOperand({ ...common, input: 2, key: 'V', label: at('V'), rows: s.dv, rowsPad: dvPad, k: s.tk, str: [1, s.dv, s.tk * s.dv], b0: j0, batches: nkv, height: per * dvPad })]),
       {
-        wgsl: flashShader(lc),
+        wgsl: flashShader(lc, lseOnly),
         bindings: [
           { kind: 'out' },
           { kind: 'texture', key: 'Q', access: 'read', width: kqd, height: per * g * tqPad },
           { kind: 'texture', key: 'K', access: 'read', width: kqd, height: per * tkPad },
           // as wide as the padded keys: texels past the last key stay zero
-          { kind: 'texture', key: 'V', access: 'read', width: tkPad / 4, height: per * dvPad },
+          ...(lseOnly ? [] : [{ kind: 'texture' as const, key: 'V', access: 'read' as const, width: tkPad / 4, height: per * dvPad }]),
           { kind: 'uniform', data: Uint32Array.from([s.tq, s.tk, kqd, tqPad, tkPad, dvPad, s.dv, g, j0 * g, scaleBits, s.offset, s.causal ? 1 : 0]) },
         ],
-        groups: [dvPad / (8 * lc), tqPad / TQ, nkv * g],
-        label: chunked ? `flash@${j0}` : 'flash',
+        groups: [lseOnly ? 1 : dvPad / (8 * lc), tqPad / TQ, nkv * g],
+        label: `${lseOnly ? 'lse' : 'flash'}${chunked ? `@${j0}` : ''}`,
       },
     );
   }

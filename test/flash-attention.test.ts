@@ -12,6 +12,7 @@ import { optimize } from '../compiler/passes';
 import { apply } from '../compiler/primitive';
 import { Tensor } from '../dsl/tensor';
 import { attention } from '../compiler/composites';
+import { grad } from '../dsl/grad';
 import { compileTraced } from '../runtime/compile';
 import { BACKEND, checkAgainstReference } from './helpers/check';
 import { checkGrads } from './helpers/gradcheck';
@@ -68,5 +69,54 @@ describe('fused attention', () => {
   it('the gradient of the fused node is the expansion gradient (finite differences)', async () => {
     const f = ({ q, k, v }: QKV) => new Tensor(apply('flash_attention', [q.node, k.node, v.node], { causal: true, offset: 1, scale: 0.5 }));
     await checkGrads(f, qkv(1, 2, 1, 3, 4, 4, 3), { rtol: 1e-3, atol: 1e-4 });
+  });
+});
+
+/** dq, dk, dv of sum(attention(q, k, v) * c): the cotangent c is an input, so every output element matters. */
+type QKVC = QKV & { c: Tensor };
+const gradsOf = (opts: { causal?: boolean; offset?: number; scale?: number }) => ({ q, k, v, c }: QKVC) =>
+  grad(({ q: qq, k: kk, v: vv }: QKV) => attention(qq, kk, vv, opts).mul(c).sum())({ q, k, v }) as Record<string, Tensor>;
+const withC = (s: ReturnType<typeof qkv>) => ({ ...s, c: spec([s.q.shape[0], s.q.shape[1], s.q.shape[2], s.v.shape[3]]) });
+
+describe('fused attention backward (flash_attention_lse, _dq, _dk, _dv)', () => {
+  it('a training graph differentiates the fused node: lse, dq, dk and dv kernels, no T x T tensor (portable plan: matmuls)', async () => {
+    const specs = withC(qkv(1, 2, 2, 70, 70, 8, 8));
+    const t = trace(gradsOf({ causal: true }), specs);
+    const exe = await compileTraced(optimize(t.graph), t.inputs, BACKEND);
+    const ls = exe.kernels.map((k) => k.label.split(':')[1]);
+    for (const want of ['flash', 'lse', 'dq', 'dk', 'dv']) expect(ls).toContain(want);
+    // nothing holds a 70 x 70 block of scores per head
+    expect(exe.plan!.kernels.flatMap((k) => k.bindings).some((b) => (b.kind === 'out' || b.kind === 'in') && (b.bytes ?? 0) >= 2 * 70 * 70 * 4)).toBe(false);
+    const portable = (await compileTraced(optimize(t.graph), t.inputs, BACKEND, undefined, true)).kernels.map((k) => k.label);
+    expect(portable.some((l) => /:(dq|dk|dv|lse)$/.test(l))).toBe(false);
+    await checkAgainstReference(gradsOf({ causal: true }), specs, { rtol: 1e-4, atol: 1e-5, portable: true });
+  });
+
+  for (const [name, opts, specs] of [
+    // 3 key blocks and 3 query blocks of 64, head_dim 12 (texels past it zero), 40 value columns (slices of 64)
+    ['plain, 150 queries x 130 keys, head_dim 12, 40 value columns', {}, qkv(2, 2, 2, 150, 130, 12, 40)],
+    // 4 query heads per key/value head, causal, two column slices of dv and one of dk
+    ['causal, grouped-query 4:1, 80 value columns', { causal: true }, qkv(1, 8, 2, 100, 100, 16, 80)],
+    // 5 queries after 60 cached keys: key tiles before the first visible query block are skipped
+    ['causal with an offset (5 queries, 65 keys), custom scale', { causal: true, offset: 60, scale: 0.3 }, qkv(1, 4, 1, 5, 65, 16, 16)],
+    // a short query block and keys that end inside one: rows past Tq and Tk are padding
+    ['causal, 70 queries and keys, 3 heads of 1:1', { causal: true }, qkv(1, 3, 3, 70, 70, 32, 24)],
+  ] as const) {
+    it(name, async () => {
+      const s = withC(specs);
+      const t = trace(gradsOf(opts), s);
+      const ls = (await compileTraced(optimize(t.graph), t.inputs, BACKEND)).kernels.map((k) => k.label.split(':')[1]);
+      for (const want of ['dq', 'dk', 'dv']) expect(ls).toContain(want);
+      await checkAgainstReference(gradsOf(opts), s, { rtol: 2e-4, atol: 2e-5 });
+    });
+  }
+
+  it('key/value heads in two texture groups', async () => {
+    // 40 key/value heads x 4 query heads x 128 rows outgrow one texture: two groups
+    const s = withC(qkv(1, 160, 40, 100, 40, 8, 8));
+    const t = trace(gradsOf({}), s);
+    const ls = (await compileTraced(optimize(t.graph), t.inputs, BACKEND)).kernels.map((k) => k.label.split(':')[1]);
+    expect(ls.filter((l) => l?.startsWith('dk@')).length).toBe(2);
+    await checkAgainstReference(gradsOf({}), s, { rtol: 2e-4, atol: 2e-5 });
   });
 });

@@ -3,28 +3,24 @@
  * rotary position embedding (rotate-half form, as Qwen2 and LLaMA use).
  */
 import { defineComposite, referenceByExpansion } from '../composite';
-import type { Attrs, Node, TensorType } from '../ir';
+import type { Attrs, Node } from '../ir';
 import { apply, definePrimitive } from '../primitive';
 import type { KernelCtx } from '../primitive';
 import { Tensor } from '../../dsl/tensor';
 import { backprop } from '../autodiff';
 import { flashAttentionKernels, flashFits } from '../../kernels/flash-attention';
-import type { FlashShape } from '../../kernels/flash-attention';
+import { attentionGrads, flashAdapter, flashShape, groupedScores } from './attention-backward';
 import type { Shape } from '../../dsl/shape-types';
 import { concat, iota, where } from '../../dsl/tensor';
 import { shapeError } from '../primitive';
 import { causalMask, causalSoftmax, softmax } from './activations';
 
 function expandAttention([q, k, v, mask]: readonly Tensor[], a: Attrs): Tensor {
-  const [B, Hq, Tq, D] = q.shape;
+  const [B, Hq, Tq] = q.shape;
   const [, Hkv, Tk] = k.shape;
   const G = Hq / Hkv;
   // query heads of one group share a key/value head: [B, Hkv, G*Tq, D] against [B, Hkv, Tk, D]
-  // the scale goes on q (Tq x D values) rather than on the scores (Tq x Tk): the softmax kernel
-  // reads the scores from a buffer, so a scale there would cost a pass over them of its own
-  const qs = a.scale === 1 ? q : q.mul(a.scale as number);
-  const qg = qs.reshape([B, Hkv, G * Tq, D]);
-  let s: Tensor = qg.matmul(k.transpose()).reshape([B, Hkv, G, Tq, Tk]);
+  let s = groupedScores(q, k, a);
   if (mask) {
     if (a.causal) s = causalMask(s, a.offset as number);
     const m = mask.rank === 2 ? mask.reshape([1, 1, 1, Tq, Tk]) : mask.reshape([B, 1, 1, Tq, Tk]);
@@ -35,18 +31,14 @@ function expandAttention([q, k, v, mask]: readonly Tensor[], a: Attrs): Tensor {
   return p.matmul(v).reshape([B, Hq, Tq, v.shape[3]]);
 }
 
-const flashShape = (q: TensorType, k: TensorType, v: TensorType, a: Attrs): FlashShape => {
-  const [b, hq, tq, d] = q.shape;
-  const [, hkv, tk] = k.shape;
-  return { b, hq, hkv, tq, tk, d, dv: v.shape[3], causal: !!a.causal, offset: a.offset as number, scale: a.scale as number };
-};
-
 const expandNodes = (inputs: readonly Node[], a: Attrs) => expandAttention(inputs.map((n) => new Tensor(n)), a).node;
 
 /**
  * Attention in one kernel (kernels/flash-attention.ts): q, k, v -> out, the scores never in
  * memory. Adapters without 8-lane subgroups, and lengths past a texture, run the expansion.
- * Its value and gradient are the expansion's (the gradient recomputes the scores).
+ * Its value is the expansion's. Training graphs never differentiate this node (autodiff keeps
+ * the attention composite whole and uses its rule: the fused backward kernels); its own
+ * gradient, for a graph that was lowered first, is the expansion's.
  */
 definePrimitive({
   name: 'flash_attention',
@@ -56,21 +48,21 @@ definePrimitive({
     kind: 'kernel',
     emit: (k, a) => {
       if (!flashRuns(k, a)) throw new Error('flash_attention on an adapter that cannot run it: the plan expands it first');
-      return flashAttentionKernels(flashShape(k.inputs[0], k.inputs[1], k.inputs[2], a), k.device.maxStorageBufferBindingSize ?? 1 << 27, k.device.maxTextureDimension2D);
+      return flashAttentionKernels(flashShape(k.inputs[0], k.inputs[1], k.inputs[2].shape[3], a), k.device.maxStorageBufferBindingSize ?? 1 << 27, k.device.maxTextureDimension2D);
     },
     fallback: { applies: (k, a) => !flashRuns(k, a), expand: expandNodes },
   },
   vjp: (ct, [q, k, v], _out, a) => backprop([expandAttention([q, k, v], a)], [ct], [q, k, v]).grads,
 });
 
-function flashRuns(k: KernelCtx, a: Attrs): boolean {
-  // (the kernel takes the causal offset as an unsigned number)
-  return (a.offset as number) >= 0 && k.device.cpuLike && k.device.subgroupSize === 8 && k.features.has('subgroups') && flashFits(flashShape(k.inputs[0], k.inputs[1], k.inputs[2], a), k.device.maxTextureDimension2D);
-}
+const flashRuns = (k: KernelCtx, a: Attrs): boolean => flashAdapter(k, a) && flashFits(flashShape(k.inputs[0], k.inputs[1], k.inputs[2].shape[3], a), k.device.maxTextureDimension2D);
 
-// attention without an arbitrary mask, in f32: one fused kernel where the adapter runs it
+// attention without an arbitrary mask, in f32: one fused kernel where the adapter runs it, and
+// a gradient from the fused backward kernels (with a mask: the expansion's, scores recomputed)
+const fusable = (ts: readonly { dtype: string }[]) => ts.length === 3 && ts.every((t) => t.dtype === 'f32');
 const sdpaC = defineComposite('attention', expandAttention, {
-  fused: (inputs, a) => (inputs.length === 3 && inputs.every((n) => n.type.dtype === 'f32') ? apply('flash_attention', inputs, a) : undefined),
+  fused: (inputs, a) => (fusable(inputs.map((n) => n.type)) ? apply('flash_attention', inputs, a) : undefined),
+  vjp: (g, ins, out, a) => (fusable(ins) ? attentionGrads(g, ins, out, a) : backprop([expandAttention(ins, a)], [g], ins).grads),
 });
 
 export interface AttentionOptions {
