@@ -2,6 +2,7 @@
 import type { DType } from '../compiler/ir';
 import { apply, shapeError } from '../compiler/primitive';
 import { convOutSize } from '../compiler/primitives/conv';
+import { convWindows } from '../compiler/composites/conv-windows';
 import type { Shape } from './shape-types';
 import type { Tensor } from './tensor';
 import { concat, normAxis, where, wrap } from './tensor';
@@ -93,7 +94,7 @@ function convByWindows(x: Tensor, w: Tensor, a: { stride: number[]; dilation: nu
   const spatial = Array.from({ length: nd }, (_, d) => 2 + d);
   const xcl = xp.permute([0, ...spatial, 1]).reshape([B, hp * wp, c]);
   const wm = w.pad([[0, 0], [0, c - Cin], ...spatial.map(() => [0, 0] as [number, number])]).permute([0, ...spatial, 1]).reshape([Cout, kh * kw * c]);
-  const y = wrap(apply('conv_windows', [xcl.node, wm.node], { hp, wp, oh, ow, kh, kw, sh, sw, dh, dw }));
+  const y = convWindows(xcl, wm, { hp, wp, oh, ow, kh, kw, sh, sw, dh, dw });
   return y.reshape([B, ...O, Cout]).permute([0, nd + 1, ...O.map((_, d) => 1 + d)]);
 }
 

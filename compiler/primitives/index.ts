@@ -5,6 +5,5 @@ import './views';
 import './reduce';
 import './matmul';
 import './conv';
-import './conv-windows';
 import './scatter';
 import './rows';

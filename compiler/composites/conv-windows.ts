@@ -5,15 +5,17 @@
  * -> [B, oh * ow, n]. On CPU rasterisers the windows are read in place by the texture matmul
  * (kernels/conv-texture.ts: an implicit GEMM); elsewhere, and for products too small to pay
  * for packing, it is its expansion: the windows gathered by strided slices (im2col), then a
- * matmul. Its value and gradient are the expansion's.
+ * matmul. Its value and gradient are the expansion's. It lives with the composites rather than
+ * the primitive families because its gradient rule needs autodiff, which the primitive table
+ * (imported by autodiff's own imports) must not import.
  */
 import type { Attrs, Node } from '../ir';
 import { isFloat } from '../ir';
-import { definePrimitive, shapeError } from '../primitive';
+import { apply, definePrimitive, shapeError } from '../primitive';
 import type { KernelCtx } from '../primitive';
 import { referenceByExpansion } from '../composite';
 import { backprop } from '../autodiff';
-import { Tensor, concat } from '../../dsl/tensor';
+import { Tensor, concat, wrap } from '../../dsl/tensor';
 import { convTextureFits, convTextureKernels } from '../../kernels/conv-texture';
 import type { ConvWindow } from '../../kernels/conv-texture';
 
@@ -87,3 +89,6 @@ definePrimitive({
   },
   vjp: (ct, [x, w], _out, a) => backprop([expand([x, w], a)], [ct], [x, w]).grads,
 });
+
+/** The product over a convolution's windows: xcl [B, hp * wp, c], wm [n, kh * kw * c] -> [B, oh * ow, n]. */
+export const convWindows = (xcl: Tensor, wm: Tensor, attrs: Attrs): Tensor => wrap(apply('conv_windows', [xcl.node, wm.node], attrs));
