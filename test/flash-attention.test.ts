@@ -101,6 +101,11 @@ describe('fused attention backward (flash_attention_lse, _dq, _dk, _dv)', () => 
     ['causal with an offset (5 queries, 65 keys), custom scale', { causal: true, offset: 60, scale: 0.3 }, qkv(1, 4, 1, 5, 65, 16, 16)],
     // a short query block and keys that end inside one: rows past Tq and Tk are padding
     ['causal, 70 queries and keys, 3 heads of 1:1', { causal: true }, qkv(1, 3, 3, 70, 70, 32, 24)],
+    // head_dim 128: two column slices of dq and dk; two batches
+    ['causal, head_dim 128, batch 2', { causal: true }, qkv(2, 2, 2, 40, 40, 128, 128)],
+    // one query against 200 keys, and more queries than keys
+    ['one query after 199 keys', { causal: true, offset: 199 }, qkv(1, 2, 1, 1, 200, 8, 8)],
+    ['causal, 100 queries and 30 keys', { causal: true }, qkv(1, 2, 2, 100, 30, 16, 16)],
   ] as const) {
     it(name, async () => {
       const s = withC(specs);
