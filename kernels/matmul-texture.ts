@@ -142,7 +142,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
   let mt = wg.y;
   let bat = wg.z;`;
 
-function mmShader(out: DType, tileM: TileM, aLoad: ALoad = 'texture'): string {
+function mmShader(out: DType, tileM: TileM, aLoad: ALoad = 'texture', bFromBuffer = false): string {
   const na = tileM / 8;
   const aRows = Array.from({ length: na }, (_, i) => {
     const at = `abase + min(mt * ${tileM}u + lane${i ? ` + ${8 * i}u` : ''}, p.m - 1u) * p.sR`;
@@ -158,16 +158,18 @@ function mmShader(out: DType, tileM: TileM, aLoad: ALoad = 'texture'): string {
   );
   const fromBuffer = aLoad !== 'texture';
   return `enable subgroups;
-${enableF16(out)}struct P { m: u32, n: u32, kq: u32, mpad: u32, npad: u32, outOff: u32${fromBuffer ? ', k: u32, aOff: u32, sR: u32, sK: u32, sB: u32' : ''} }
+${enableF16(out)}struct P { m: u32, n: u32, kq: u32, mpad: u32, npad: u32, outOff: u32${fromBuffer ? ', k: u32, aOff: u32, sR: u32, sK: u32, sB: u32' : ''}${bFromBuffer ? ', bOff: u32, bsR: u32, bsB: u32' : ''} }
 @group(0) @binding(0) var<storage, read_write> out: array<${storage(out)}>;
 ${fromBuffer ? `@group(0) @binding(1) var<storage, read> srcA: array<${aLoad === 'vec4' ? 'vec4<f32>' : 'f32'}>;` : '@group(0) @binding(1) var ta: texture_2d<f32>;'}
-@group(0) @binding(2) var tb: texture_2d<f32>;
+${bFromBuffer ? '@group(0) @binding(2) var<storage, read> srcB: array<vec4<f32>>;' : '@group(0) @binding(2) var tb: texture_2d<f32>;'}
 @group(0) @binding(3) var<uniform> p: P;
 ${MM_ENTRY}
 ${fromBuffer ? `  // rows past M read row M - 1 (their products are not stored)
   let abase = p.aOff + bat * p.sB;
 ${aRows.join('\n')}` : `  let arow = i32(bat * p.mpad + mt * ${tileM}u + lane);`}
-  let brow = i32(bat * p.npad + nt * ${TILE_N}u + lane * ${LANE_N}u);
+${bFromBuffer ? `  // B^T's rows (K contiguous, vec4 loads): columns past N read column N - 1 (not stored)
+  let bbase = p.bOff + bat * p.bsB;
+${Array.from({ length: LANE_N }, (_, c) => `  let br${c} = (bbase + min(nt * ${TILE_N}u + lane * ${LANE_N}u + ${c}u, p.n - 1u) * p.bsR) / 4u;`).join('\n')}` : `  let brow = i32(bat * p.npad + nt * ${TILE_N}u + lane * ${LANE_N}u);`}
   var acc: array<vec4<f32>, ${2 * tileM}>;
   // a loop that tests its bound at the end (K > 0 always): the same loop as a for statement ran
   // 25% slower on llvmpipe (measured at 1024^2: 45 -> 36 ms)
@@ -175,7 +177,7 @@ ${aRows.join('\n')}` : `  let arow = i32(bat * p.mpad + mt * ${tileM}u + lane);`
   var kq = 0i;
   loop {
 ${aLoad === 'scalar' ? '    let k0 = u32(kq) * 4u;\n' : ''}${aLoads.join('\n')}
-${bLoads('kq', 'brow')}
+${bFromBuffer ? Array.from({ length: LANE_N }, (_, c) => `    let b${c} = srcB[br${c} + u32(kq)];`).join('\n') : bLoads('kq', 'brow')}
 ${fmaRows(tileM)}
     kq++;
     if (kq >= kqn) { break; }
@@ -279,6 +281,11 @@ export function aLoadsFor(s: TextureMatmulShape, inA: DType): ALoad[] {
   return sK === 1 && s.k % 4 === 0 && sR % 4 === 0 && sB % 4 === 0 ? ['texture', 'vec4', 'scalar'] : ['texture', 'scalar'];
 }
 
+/** Whether B^T can be read straight from its buffer with vec4 loads: f32 rows of K contiguous values, K a multiple of 4. */
+export const bReadable = (s: TextureMatmulShape, inB: DType) => inB === 'f32' && s.tb && s.k % 4 === 0;
+/** Whether B reaches its texture by a plain copy (else a packing kernel). */
+export const copiesB = (s: TextureMatmulShape, inB: DType) => copyable(inB, s.tb ? [s.k, 1, s.n * s.k] : [1, s.n, s.n * s.k], s.k);
+
 /** Whether A reaches its texture by a plain copy (f32 rows of K contiguous values, 256-byte aligned) rather than a packing kernel. */
 export const copiesA = (s: TextureMatmulShape, inA: DType) => copyable(inA, aStrides(s), s.k);
 const copyable = (dt: DType, str: readonly number[], k: number) => dt === 'f32' && str[1] === 1 && str[0] === k && (k * 4) % COPY_ROW_ALIGN === 0;
@@ -291,7 +298,7 @@ const aStrides = (s: TextureMatmulShape) => (s.ta ? [1, s.m, s.m * s.k] : [s.k, 
  * of them, mostly), pack or copy A and B into the two textures (A only when it is read from its
  * texture), then multiply.
  */
-export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DType, out: DType, maxScratchBytes = 1 << 27, maxDim = 8192, tileM: TileM = 32, aLoad: ALoad = 'texture'): RawKernel[] {
+export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DType, out: DType, maxScratchBytes = 1 << 27, maxDim = 8192, tileM: TileM = 32, aLoad: ALoad = 'texture', bFromBuffer = false): RawKernel[] {
   const { batches, m, n, k } = s;
   const kq = Math.ceil(k / 4);
   const mpad = Math.ceil(m / tileM) * tileM;
@@ -310,13 +317,13 @@ export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DTy
   const kernels: RawKernel[] = [];
   for (let b0 = 0; b0 < batches; b0 += per) {
     const nb = Math.min(per, batches - b0);
-    kernels.push(...(fromBuffer ? [] : [pack(0, 'A', m, mpad, aStr, inA, b0, nb)]), pack(1, 'B', n, npad, bStr, inB, b0, nb), {
-      wgsl: mmShader(out, tileM, aLoad),
+    kernels.push(...(fromBuffer ? [] : [pack(0, 'A', m, mpad, aStr, inA, b0, nb)]), ...(bFromBuffer ? [] : [pack(1, 'B', n, npad, bStr, inB, b0, nb)]), {
+      wgsl: mmShader(out, tileM, aLoad, bFromBuffer),
       bindings: [
         { kind: 'out' },
         fromBuffer ? { kind: 'in', input: 0 } : { kind: 'texture', key: 'A', access: 'read', width: kq, height: per * mpad },
-        { kind: 'texture', key: 'B', access: 'read', width: kq, height: per * npad },
-        { kind: 'uniform', data: Uint32Array.from([m, n, kq, mpad, npad, b0 * m * n, ...(fromBuffer ? [k, b0 * aStr[2], ...aStr] : [])]) },
+        bFromBuffer ? { kind: 'in', input: 1 } : { kind: 'texture', key: 'B', access: 'read', width: kq, height: per * npad },
+        { kind: 'uniform', data: Uint32Array.from([m, n, kq, mpad, npad, b0 * m * n, ...(fromBuffer ? [k, b0 * aStr[2], ...aStr] : []), ...(bFromBuffer ? [b0 * bStr[2], bStr[0], bStr[2]] : [])]) },
       ],
       groups: [nt, mt, nb],
       label: chunked ? `mm@${b0}` : 'mm',

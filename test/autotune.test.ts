@@ -79,6 +79,22 @@ describe('autotuner', () => {
     expect(exe.kernels.some((k) => k.label.endsWith(':mm'))).toBe(true);
   });
 
+  it('B read straight from its buffer (B transposed, K a multiple of 4): vec4 loads, columns past N clamped, batches', async () => {
+    const gpu = await getGpu();
+    const g = ({ a, b }: { a: Tensor; b: Tensor }) => matmul(a, b.transpose());
+    const gSpecs = () => ({ a: spec([3, 40, 128]), b: spec([3, 70, 128]) });
+    const t = trace(g, gSpecs());
+    const [only] = tuningSpaces(gpu, optimize(t.graph));
+    expect(only.space.candidates).toContain('texture32-bufB');
+    fs.mkdirSync(tuneFile(gpu.adapterInfo).replace(/[^/]+$/, ''), { recursive: true });
+    fs.writeFileSync(tuneFile(gpu.adapterInfo), JSON.stringify({ adapter: 'x', entries: { [only.space.key]: { choice: 'texture32-bufB', ms: {}, measured: 'now' } } }));
+    forgetTables();
+    const exe = await compileTraced(optimize(t.graph), t.inputs, BACKEND);
+    expect(exe.kernels.map((k) => k.label.split(':')[1])).toEqual(['copyA', 'mm']);
+    expect(exe.kernels.find((k) => k.label.endsWith(':mm'))!.wgsl).toContain('srcB');
+    await checkAgainstReference(g, gSpecs(), { rtol: 1e-4, atol: 1e-4 });
+  });
+
   it('a damaged file is an error that names the file and the field', async () => {
     const gpu = await getGpu();
     const file = tuneFile(gpu.adapterInfo);

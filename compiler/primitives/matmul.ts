@@ -4,7 +4,7 @@ import { chooseVariant, definePrimitive, shapeError } from '../primitive';
 import type { Attrs } from '../ir';
 import type { KernelCtx, TuneSpace } from '../primitive';
 import { coerce } from '../dtype';
-import { aLoadsFor, copiesA, textureMatmulFits, textureMatmulKernels } from '../../kernels/matmul-texture';
+import { aLoadsFor, bReadable, copiesA, copiesB, textureMatmulFits, textureMatmulKernels } from '../../kernels/matmul-texture';
 import { tiledMatmulKernel } from '../../kernels/matmul-tiled';
 import { apply } from '../primitive';
 import { wrap } from '../../dsl/tensor';
@@ -50,6 +50,7 @@ function matmulSpace(k: KernelCtx, attrs: Attrs): TuneSpace | undefined {
   const candidates = [
     ...(fits32 ? ['texture32'] : []),
     ...(bufA ? ['texture32-bufA'] : []),
+    ...(fits32 && bReadable(s, k.inputs[1].dtype) ? ['texture32-bufB'] : []),
     ...(textures && textureMatmulFits(s, k.device.maxTextureDimension2D, 8) ? ['texture8'] : []),
     ...(!k.device.cpuLike && s.batches <= MAX_GRID ? ['tiled'] : []),
     'portable',
@@ -110,7 +111,7 @@ definePrimitive({
         const s = shapeOf(k, attrs);
         // A straight from its buffer: with vec4 loads when its rows allow
         const aLoad = variant === 'texture32-bufA' ? aLoadsFor(s, k.inputs[0].dtype).includes('vec4') ? 'vec4' : 'scalar' : 'texture';
-        return textureMatmulKernels(s, k.inputs[0].dtype, k.inputs[1].dtype, k.out.dtype, k.device.maxStorageBufferBindingSize, k.device.maxTextureDimension2D, variant === 'texture8' ? 8 : 32, aLoad);
+        return textureMatmulKernels(s, k.inputs[0].dtype, k.inputs[1].dtype, k.out.dtype, k.device.maxStorageBufferBindingSize, k.device.maxTextureDimension2D, variant === 'texture8' ? 8 : 32, aLoad, variant === 'texture32-bufB');
       }
       // each invocation owns a 4x4 block of C; rows/cols past the edge read a clamped
       // (valid) address and are simply not stored, so the inner loop has no branches
