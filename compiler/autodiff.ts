@@ -3,9 +3,10 @@
  * primitives' VJP rules at trace time, so it is an ordinary graph that compiles, fuses and
  * runs as WGSL like any other, and can itself be differentiated.
  */
-import type { Node } from './ir';
+import type { Attrs, Node } from './ir';
 import { fmtShape, isFloat, topoSort } from './ir';
 import { apply, primitive } from './primitive';
+import type { VjpRule } from './primitive';
 import { lowerComposites } from './passes/lower';
 import { defineComposite } from './composite';
 import { Tensor, full } from '../dsl/tensor';
@@ -35,6 +36,16 @@ function rematVjp(xs: readonly Tensor[], fn: number, ct: Tensor): Tensor[] {
   floatIdx.forEach((i, k) => (all[i] = grads[k]));
   return all;
 }
+
+/**
+ * The VJP rule of a node defined by an expansion (fused kernels' primitives): the expansion,
+ * rebuilt on the node's inputs, differentiated. (Its reshapes must not fold through an input
+ * node, or the gradient finds no path to it: see dsl/tensor.ts reshape.)
+ */
+export const vjpOfExpansion =
+  (expand: (inputs: readonly Tensor[], attrs: Attrs) => Tensor): VjpRule =>
+  (ct, inputs, _out, attrs) =>
+    backprop([expand(inputs, attrs)], [ct], inputs).grads;
 
 export class GradError extends Error {
   override name = 'GradError';

@@ -11,7 +11,7 @@ import { numel } from '../ir';
 import { apply, definePrimitive } from '../primitive';
 import type { KernelCtx } from '../primitive';
 import { referenceByExpansion } from '../composite';
-import { backprop } from '../autodiff';
+import { vjpOfExpansion } from '../autodiff';
 import { Tensor, wrap } from '../../dsl/tensor';
 import { causalMask } from './activations';
 import { flashAttentionKernels, flashFits } from '../../kernels/flash-attention';
@@ -99,7 +99,7 @@ function defineFlashPart(name: string, expand: (ins: readonly Tensor[], a: Attrs
       },
       fallback: { applies: (k, a) => !runs(k, a), expand: nodes },
     },
-    vjp: (ct, ins, _out, a) => backprop([expand(ins, a)], [ct], ins).grads,
+    vjp: vjpOfExpansion(expand),
   });
 }
 

@@ -7,7 +7,7 @@ import type { Attrs, Node } from '../ir';
 import { apply, definePrimitive } from '../primitive';
 import type { KernelCtx } from '../primitive';
 import { Tensor } from '../../dsl/tensor';
-import { backprop } from '../autodiff';
+import { vjpOfExpansion } from '../autodiff';
 import { flashAttentionKernels, flashFits } from '../../kernels/flash-attention';
 import { attentionGrads, flashAdapter, flashShape, groupedScores } from './attention-backward';
 import type { Shape } from '../../dsl/shape-types';
@@ -52,7 +52,7 @@ definePrimitive({
     },
     fallback: { applies: (k, a) => !flashRuns(k, a), expand: expandNodes },
   },
-  vjp: (ct, [q, k, v], _out, a) => backprop([expandAttention([q, k, v], a)], [ct], [q, k, v]).grads,
+  vjp: vjpOfExpansion(expandAttention),
 });
 
 const flashRuns = (k: KernelCtx, a: Attrs): boolean => flashAdapter(k, a) && flashFits(flashShape(k.inputs[0], k.inputs[1], k.inputs[2].shape[3], a), k.device.maxTextureDimension2D);
@@ -62,7 +62,7 @@ const flashRuns = (k: KernelCtx, a: Attrs): boolean => flashAdapter(k, a) && fla
 const fusable = (ts: readonly { dtype: string }[]) => ts.length === 3 && ts.every((t) => t.dtype === 'f32');
 const sdpaC = defineComposite('attention', expandAttention, {
   fused: (inputs, a) => (fusable(inputs.map((n) => n.type)) ? apply('flash_attention', inputs, a) : undefined),
-  vjp: (g, ins, out, a) => (fusable(ins) ? attentionGrads(g, ins, out, a) : backprop([expandAttention(ins, a)], [g], ins).grads),
+  vjp: (g, ins, out, a) => (fusable(ins) ? attentionGrads(g, ins, out, a) : vjpOfExpansion(expandAttention)(g, ins, out, a)),
 });
 
 export interface AttentionOptions {

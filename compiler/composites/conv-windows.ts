@@ -14,7 +14,7 @@ import { isFloat } from '../ir';
 import { apply, definePrimitive, shapeError } from '../primitive';
 import type { KernelCtx } from '../primitive';
 import { referenceByExpansion } from '../composite';
-import { backprop } from '../autodiff';
+import { vjpOfExpansion } from '../autodiff';
 import { Tensor, concat, wrap } from '../../dsl/tensor';
 import { convTextureFits, convTextureKernels } from '../../kernels/conv-texture';
 import type { ConvWindow } from '../../kernels/conv-texture';
@@ -87,7 +87,7 @@ definePrimitive({
     },
     fallback: { applies: (k, a) => !textureRuns(k, a), expand: expandNodes },
   },
-  vjp: (ct, [x, w], _out, a) => backprop([expand([x, w], a)], [ct], [x, w]).grads,
+  vjp: vjpOfExpansion(expand),
 });
 
 /** The product over a convolution's windows: xcl [B, hp * wp, c], wm [n, kh * kw * c] -> [B, oh * ow, n]. */
