@@ -39,7 +39,8 @@ export function flashBackwardFits(s: FlashShape, maxDim: number): boolean {
   return s.tq > 0 && s.tk > 0 && s.d > 0 && s.dv > 0 && s.hkv > 0 && s.hq % s.hkv === 0 && Math.max(rowsPerKvHead(s), L.tqPad / 4, L.tkPad / 4, L.kqd, L.kqdv) <= maxDim;
 }
 
-const HEADER = '@compute @workgroup_size(8)';
+/** one workgroup = one 8-lane subgroup */
+const WORKGROUP = '@compute @workgroup_size(8)';
 
 /** dq: a workgroup owns 32 queries of one head and one slice of dq's columns. */
 function dqShader(lc: number): string {
@@ -65,7 +66,7 @@ struct P { tq: u32, tk: u32, kqd: u32, kqdv: u32, tqPad: u32, tkPad: u32, dPad: 
 @group(0) @binding(6) var tv: texture_2d<f32>;
 @group(0) @binding(7) var tkt: texture_2d<f32>;
 @group(0) @binding(8) var<uniform> p: P;
-${HEADER}
+${WORKGROUP}
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let scale = bitcast<f32>(p.scaleBits);
   let ct = wg.x;
@@ -139,7 +140,7 @@ struct P { tq: u32, tk: u32, kqd: u32, kqdv: u32, tqPad: u32, tkPad: u32, xPad: 
 ${dk ? '@group(0) @binding(2) var<storage, read> dlt: array<f32>;' : ''}
 ${textures.map((t, i) => `@group(0) @binding(${(dk ? 3 : 2) + i}) var ${t}: texture_2d<f32>;`).join('\n')}
 @group(0) @binding(${(dk ? 3 : 2) + textures.length}) var<uniform> p: P;
-${HEADER}
+${WORKGROUP}
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let scale = bitcast<f32>(p.scaleBits);
   let ct = wg.x;

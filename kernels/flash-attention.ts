@@ -8,7 +8,8 @@
  * memory: no T x T buffer, no pass to write, normalise and read it back. Q and K reach their
  * textures as rows of head_dim values, V transposed (rows of keys); grouped-query heads read
  * their key/value head's rows; a causal mask skips the key blocks past a tile's last query and
- * masks inside the diagonal block.
+ * masks inside the diagonal block. An lse-only mode (no P V) gives the backward kernels
+ * (flash-attention-backward.ts) each query's log-sum-exp.
  */
 import type { RawKernel } from '../compiler/primitive';
 import { packOperand } from './matmul-texture';
