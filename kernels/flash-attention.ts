@@ -8,8 +8,8 @@
  * memory: no T x T buffer, no pass to write, normalise and read it back. Q and K reach their
  * textures as rows of head_dim values, V transposed (rows of keys); grouped-query heads read
  * their key/value head's rows; a causal mask skips the key blocks past a tile's last query and
- * masks inside the diagonal block. An lse-only mode (no P V) gives the backward kernels
- * (flash-attention-backward.ts) each query's log-sum-exp.
+ * masks inside the diagonal block. For training it also writes each query's log-sum-exp after
+ * its output row, which the backward kernels (flash-attention-backward.ts) start from.
  */
 import type { RawKernel } from '../compiler/primitive';
 import { packOperand } from './matmul-texture';
@@ -107,10 +107,10 @@ ${rows.join('\n')}
 }
 
 /**
- * The fused forward kernel; `lseOnly`: the row statistics alone, each query's log-sum-exp of
- * its scaled, masked scores (what the backward kernels need), without P V.
+ * The fused forward kernel; `withLse`: rows of Dv + 1 values, the last each query's
+ * log-sum-exp of its scaled, masked scores (what the backward kernels need).
  */
-function flashShader(lc: number, lseOnly = false): string {
+function flashShader(lc: number, withLse = false): string {
   const q4 = lc / 4;
   const softmax: string[] = [];
   for (let r = 0; r < TQ; r++) {
@@ -125,7 +125,9 @@ function flashShader(lc: number, lseOnly = false): string {
       `      let p1 = exp(v1 - vec4<f32>(mn));`,
       `      l[${r}] = l[${r}] * alpha + subgroupAdd(dot(p0 + p1, vec4<f32>(1.0)));`,
       `      m[${r}] = mn;`,
-      ...(lseOnly ? [] : [`      s[${2 * r}] = p0;`, `      s[${2 * r + 1}] = p1;`, ...Array.from({ length: q4 }, (_, j) => `      o[${r * q4 + j}] *= alpha;`)]),
+      `      s[${2 * r}] = p0;`,
+      `      s[${2 * r + 1}] = p1;`,
+      ...Array.from({ length: q4 }, (_, j) => `      o[${r * q4 + j}] *= alpha;`),
       '    }',
     );
   }
@@ -134,8 +136,8 @@ struct P { tq: u32, tk: u32, kqd: u32, tqPad: u32, tkPad: u32, dvPad: u32, dv: u
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var tq: texture_2d<f32>;
 @group(0) @binding(2) var tk: texture_2d<f32>;
-${lseOnly ? '@group(0) @binding(3) var<uniform> p: P;' : `@group(0) @binding(3) var tv: texture_2d<f32>;
-@group(0) @binding(4) var<uniform> p: P;`}
+@group(0) @binding(3) var tv: texture_2d<f32>;
+@group(0) @binding(4) var<uniform> p: P;
 // through a variable: a constant infinity is a shader creation error
 fn inf_f32() -> f32 { var b = 0x7f800000u; return bitcast<f32>(b); }
 @compute @workgroup_size(8)
@@ -148,8 +150,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
   let kvh = qh / p.g;
   let q0 = qt * ${TQ}u;
   let qrow = i32(qh * p.tqPad + q0 + lane);
-${lseOnly ? '' : `  let vrow = i32(kvh * p.dvPad + dvt * ${8 * lc}u + lane * ${lc}u);
-  var o: array<vec4<f32>, ${TQ * q4}>;`}
+  let vrow = i32(kvh * p.dvPad + dvt * ${8 * lc}u + lane * ${lc}u);
+  var o: array<vec4<f32>, ${TQ * q4}>;
   var m: array<f32, ${TQ}>;
   var l: array<f32, ${TQ}>;
   // the running max starts at the lowest finite value: a block whose keys are all masked leaves
@@ -166,28 +168,25 @@ ${blockProduct('s', 'tq', 'qrow', 'tk', 'krow', 'i32(p.kqd)')}
     let keys0 = vec4<u32>(key0) + vec4<u32>(0u, 1u, 2u, 3u);
     let keys1 = keys0 + vec4<u32>(4u);
 ${softmax.join('\n')}
-${lseOnly ? '' : `    // P V over this block's 16 quads of keys
-${quadProduct('o', 's', 'tv', `kb * ${TK / 4}u`, 'vrow', lc)}`}
+    // P V over this block's 16 quads of keys
+${quadProduct('o', 's', 'tv', `kb * ${TK / 4}u`, 'vrow', lc)}
     kb++;
     if (kb >= nkb) { break; }
   }
   let head = (p.qh0 + qh) * p.tq;
-${lseOnly ? `  for (var r = 0u; r < ${TQ}u; r++) {
-    let qi = q0 + r;
-    if (qi >= p.tq) { break; }
-    if (lane == 0u) { out[head + qi] = m[r] + log(l[r]); }
-  }
-}` : `  let col0 = dvt * ${8 * lc}u + lane * ${lc}u;
+  let pitch = p.dv${withLse ? ' + 1u' : ''};
+  let col0 = dvt * ${8 * lc}u + lane * ${lc}u;
   for (var r = 0u; r < ${TQ}u; r++) {
     let qi = q0 + r;
     if (qi >= p.tq) { break; }
     let inv = 1.0 / l[r];
     for (var c = 0u; c < ${lc}u; c++) {
       let col = col0 + c;
-      if (col < p.dv) { out[(head + qi) * p.dv + col] = o[r * ${q4}u + c / 4u][c % 4u] * inv; }
-    }
+      if (col < p.dv) { out[(head + qi) * pitch + col] = o[r * ${q4}u + c / 4u][c % 4u] * inv; }
+    }${withLse ? `
+    if (dvt == 0u && lane == 0u) { out[(head + qi) * pitch + p.dv] = m[r] + log(l[r]); }` : ''}
   }
-}`}`;
+}`;
 }
 
 /**
@@ -195,7 +194,7 @@ ${lseOnly ? `  for (var r = 0u; r < ${TQ}u; r++) {
  * of them, mostly), Q, K and V^T into their textures, then the fused kernel. Inputs: 0 = q
  * [B, Hq, Tq, D], 1 = k [B, Hkv, Tk, D], 2 = v [B, Hkv, Tk, Dv]; f32.
  */
-export function flashAttentionKernels(s: FlashShape, maxScratchBytes: number, maxDim: number, lseOnly = false): RawKernel[] {
+export function flashAttentionKernels(s: FlashShape, maxScratchBytes: number, maxDim: number, withLse = false): RawKernel[] {
   const { g, lc, tqPad, tkPad, dvPad, kqd } = layout(s);
   const kvHeads = s.b * s.hkv;
   const per = Math.min(kvHeads, Math.floor(maxDim / Math.max(g * tqPad, tkPad, dvPad)));
@@ -210,19 +209,19 @@ export function flashAttentionKernels(s: FlashShape, maxScratchBytes: number, ma
       packOperand({ ...common, input: 0, key: 'Q', label: at('Q'), rows: s.tq, rowsPad: tqPad, k: s.d, str: [s.d, 1, s.tq * s.d], b0: j0 * g, batches: nkv * g, height: per * g * tqPad }),
       packOperand({ ...common, input: 1, key: 'K', label: at('K'), rows: s.tk, rowsPad: tkPad, k: s.d, str: [s.d, 1, s.tk * s.d], b0: j0, batches: nkv, height: per * tkPad }),
       // V transposed: rows are value columns, K runs along the keys
-      ...(lseOnly ? [] : [packOperand({ ...common, input: 2, key: 'V', label: at('V'), rows: s.dv, rowsPad: dvPad, k: s.tk, str: [1, s.dv, s.tk * s.dv], b0: j0, batches: nkv, height: per * dvPad })]),
+      packOperand({ ...common, input: 2, key: 'V', label: at('V'), rows: s.dv, rowsPad: dvPad, k: s.tk, str: [1, s.dv, s.tk * s.dv], b0: j0, batches: nkv, height: per * dvPad }),
       {
-        wgsl: flashShader(lc, lseOnly),
+        wgsl: flashShader(lc, withLse),
         bindings: [
           { kind: 'out' },
           { kind: 'texture', key: 'Q', access: 'read', width: kqd, height: per * g * tqPad },
           { kind: 'texture', key: 'K', access: 'read', width: kqd, height: per * tkPad },
           // as wide as the padded keys: texels past the last key stay zero
-          ...(lseOnly ? [] : [{ kind: 'texture' as const, key: 'V', access: 'read' as const, width: tkPad / 4, height: per * dvPad }]),
+          { kind: 'texture', key: 'V', access: 'read', width: tkPad / 4, height: per * dvPad },
           { kind: 'uniform', data: Uint32Array.from([s.tq, s.tk, kqd, tqPad, tkPad, dvPad, s.dv, g, j0 * g, scaleBits, s.offset, s.causal ? 1 : 0]) },
         ],
-        groups: [lseOnly ? 1 : dvPad / (8 * lc), tqPad / TQ, nkv * g],
-        label: `${lseOnly ? 'lse' : 'flash'}${chunked ? `@${j0}` : ''}`,
+        groups: [dvPad / (8 * lc), tqPad / TQ, nkv * g],
+        label: chunked ? `flash@${j0}` : 'flash',
       },
     );
   }

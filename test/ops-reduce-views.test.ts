@@ -91,6 +91,19 @@ describe('views', () => {
       { a: spec([3, 2]), b: spec([3, 3]), c: spec([3, 4]) },
     );
   });
+  it('a slice of a concat that stays within one part is a slice of that part (the concat goes)', async () => {
+    const f = ({ a, b }: { a: Tensor; b: Tensor }) => {
+      const cat = concat([a, b.exp()], 1);
+      return { left: cat.slice([null, [1, 3]]), right: cat.slice([null, [4, 7]]).mul(2), whole: cat.slice([null, [4, 9]]) };
+    };
+    const specs = { a: spec([3, 4]), b: spec([3, 5]) };
+    expect(graphNodes(optimize(trace(f, specs).graph)).some((n) => n.op === 'concat')).toBe(false);
+    await checkAgainstReference(f, specs);
+    // across a boundary the concat stays
+    const g = ({ a, b }: { a: Tensor; b: Tensor }) => concat([a, b], 1).slice([null, [2, 6]]);
+    expect(graphNodes(optimize(trace(g, specs).graph)).some((n) => n.op === 'concat')).toBe(true);
+    await checkAgainstReference(g, specs);
+  });
   it('views compose with elementwise ops in one kernel', async () => {
     await checkAgainstReference(
       ({ x, y }: { x: Tensor; y: Tensor }) => x.transpose().slice([[0, 4]]).add(y.reshape([4, 1])).pad([[1, 0], [0, 0]]).exp(),

@@ -2,9 +2,10 @@
  * Attention's gradient without the T x T tensors (kernels/flash-attention-backward.ts): three
  * primitives, each a fused kernel on adapters with 8-lane subgroups and its expansion into
  * matmuls elsewhere (which is also its reference and its own gradient):
- *   flash_attention_lse (q, k) -> L [B, Hq, Tq], each query's log-sum-exp of its scaled, masked scores;
- *   flash_attention_dq, _dk, _dv (q, k, v, dO, L, D) -> dq, dk, dv;
- * with D = rowsum(dO * O). `attentionGrads` is the attention composite's VJP rule.
+ *   flash_attention_dq, _dk, _dv (q, k, v, dO, L, D) -> dq, dk, dv,
+ * with L each query's log-sum-exp of its scaled, masked scores (the forward kernel writes it
+ * after each output row: `withLse`) and D = rowsum(dO * O). `attentionGrads` is the attention
+ * composite's VJP rule.
  */
 import type { Attrs, Node, TensorType } from '../ir';
 import { numel } from '../ir';
@@ -14,7 +15,6 @@ import { referenceByExpansion } from '../composite';
 import { vjpOfExpansion } from '../autodiff';
 import { Tensor, wrap } from '../../dsl/tensor';
 import { causalMask } from './activations';
-import { flashAttentionKernels, flashFits } from '../../kernels/flash-attention';
 import type { FlashShape } from '../../kernels/flash-attention';
 import { flashBackwardFits, flashBackwardKernels } from '../../kernels/flash-attention-backward';
 
@@ -50,7 +50,8 @@ export function groupedScores(q: Tensor, k: Tensor, a: Attrs): Tensor {
 
 const maskedScores = (q: Tensor, k: Tensor, a: Attrs) => (a.causal ? causalMask(groupedScores(q, k, a), a.offset as number) : groupedScores(q, k, a));
 
-function expandLse([q, k]: readonly Tensor[], a: Attrs): Tensor {
+/** Each query's log-sum-exp of its scaled, masked scores: [B, Hq, Tq]. */
+export function expandLse([q, k]: readonly Tensor[], a: Attrs): Tensor {
   const s = maskedScores(q, k, a);
   const mx = s.max(-1, true);
   return mx.add(s.sub(mx).exp().sum(-1, true).log()).reshape(q.shape.slice(0, 3));
@@ -103,15 +104,7 @@ function defineFlashPart(name: string, expand: (ins: readonly Tensor[], a: Attrs
   });
 }
 
-const limits = (k: KernelCtx) => [k.device.maxStorageBufferBindingSize ?? 1 << 27, k.device.maxTextureDimension2D] as const;
-
-defineFlashPart(
-  'flash_attention_lse',
-  expandLse,
-  ([q]) => ({ shape: q.shape.slice(0, 3), dtype: q.dtype }),
-  (k, a) => flashAdapter(k, a) && flashFits(flashShape(k.inputs[0], k.inputs[1], k.inputs[0].shape[3], a), k.device.maxTextureDimension2D),
-  (k, a) => flashAttentionKernels(flashShape(k.inputs[0], k.inputs[1], k.inputs[0].shape[3], a), ...limits(k), true),
-);
+export const limits = (k: KernelCtx) => [k.device.maxStorageBufferBindingSize ?? 1 << 27, k.device.maxTextureDimension2D] as const;
 
 const backwardRuns = (k: KernelCtx, a: Attrs) => flashAdapter(k, a) && flashBackwardFits(flashShape(k.inputs[0], k.inputs[1], k.inputs[2].shape[3], a), k.device.maxTextureDimension2D);
 const backwardKernels = (which: 'dq' | 'dk' | 'dv') => (k: KernelCtx, a: Attrs) => flashBackwardKernels(which, flashShape(k.inputs[0], k.inputs[1], k.inputs[2].shape[3], a), ...limits(k));
@@ -120,9 +113,17 @@ defineFlashPart('flash_attention_dq', expandDq, ([q]) => ({ shape: [...q.shape],
 defineFlashPart('flash_attention_dk', keySide('dk'), ([, k]) => ({ shape: [...k.shape], dtype: k.dtype }), backwardRuns, backwardKernels('dk'));
 defineFlashPart('flash_attention_dv', keySide('dv'), ([, , v]) => ({ shape: [...v.shape], dtype: v.dtype }), backwardRuns, backwardKernels('dv'));
 
-/** The gradient of attention (no arbitrary mask): dq, dk, dv from the fused backward kernels. */
+/** The attrs of the forward kernel that also writes each query's log-sum-exp. */
+export const withLse = (a: Attrs): Attrs => ({ ...a, withLse: true });
+
+/**
+ * The gradient of attention (no arbitrary mask): dq, dk, dv from the fused backward kernels.
+ * L is the last column of the forward node with `withLse`, which the composite's fused form
+ * also is, so after CSE the forward pass computes it once.
+ */
 export function attentionGrads(g: Tensor, [q, k, v]: readonly Tensor[], out: Tensor, a: Attrs): Tensor[] {
-  const lse = wrap(apply('flash_attention_lse', [q.node, k.node], a));
+  const Dv = v.shape[3];
+  const lse = wrap(apply('flash_attention', [q.node, k.node, v.node], withLse(a))).slice([null, null, null, [Dv, Dv + 1]]).reshape(q.shape.slice(0, 3));
   const delta = g.mul(out).sum(-1);
   const ins = [q, k, v, g, lse, delta].map((t) => t.node);
   return ['flash_attention_dq', 'flash_attention_dk', 'flash_attention_dv'].map((op) => wrap(apply(op, ins, a)));

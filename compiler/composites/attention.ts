@@ -9,7 +9,7 @@ import type { KernelCtx } from '../primitive';
 import { Tensor } from '../../dsl/tensor';
 import { vjpOfExpansion } from '../autodiff';
 import { flashAttentionKernels, flashFits } from '../../kernels/flash-attention';
-import { attentionGrads, flashAdapter, flashShape, groupedScores } from './attention-backward';
+import { attentionGrads, expandLse, flashAdapter, flashShape, groupedScores, limits, withLse } from './attention-backward';
 import type { Shape } from '../../dsl/shape-types';
 import { concat, iota, where } from '../../dsl/tensor';
 import { shapeError } from '../primitive';
@@ -31,7 +31,12 @@ function expandAttention([q, k, v, mask]: readonly Tensor[], a: Attrs): Tensor {
   return p.matmul(v).reshape([B, Hq, Tq, v.shape[3]]);
 }
 
-const expandNodes = (inputs: readonly Node[], a: Attrs) => expandAttention(inputs.map((n) => new Tensor(n)), a).node;
+/** flash_attention's value: the attention, with `withLse` each query's log-sum-exp as one more column. */
+function expandFlash(ins: readonly Tensor[], a: Attrs): Tensor {
+  const out = expandAttention(ins, a);
+  return a.withLse ? concat([out, expandLse(ins, a).unsqueeze(-1)], -1) : out;
+}
+const expandNodes = (inputs: readonly Node[], a: Attrs) => expandFlash(inputs.map((n) => new Tensor(n)), a).node;
 
 /**
  * Attention in one kernel (kernels/flash-attention.ts): q, k, v -> out, the scores never in
@@ -42,17 +47,17 @@ const expandNodes = (inputs: readonly Node[], a: Attrs) => expandAttention(input
  */
 definePrimitive({
   name: 'flash_attention',
-  infer: ([q, , v]) => ({ shape: [...q.shape.slice(0, 3), v.shape[3]], dtype: q.dtype }),
+  infer: ([q, , v], a) => ({ shape: [...q.shape.slice(0, 3), v.shape[3] + (a.withLse ? 1 : 0)], dtype: q.dtype }),
   reference: referenceByExpansion(expandNodes),
   emission: {
     kind: 'kernel',
     emit: (k, a) => {
       if (!flashRuns(k, a)) throw new Error('flash_attention on an adapter that cannot run it: the plan expands it first');
-      return flashAttentionKernels(flashShape(k.inputs[0], k.inputs[1], k.inputs[2].shape[3], a), k.device.maxStorageBufferBindingSize ?? 1 << 27, k.device.maxTextureDimension2D);
+      return flashAttentionKernels(flashShape(k.inputs[0], k.inputs[1], k.inputs[2].shape[3], a), ...limits(k), !!a.withLse);
     },
     fallback: { applies: (k, a) => !flashRuns(k, a), expand: expandNodes },
   },
-  vjp: vjpOfExpansion(expandAttention),
+  vjp: vjpOfExpansion(expandFlash),
 });
 
 const flashRuns = (k: KernelCtx, a: Attrs): boolean => flashAdapter(k, a) && flashFits(flashShape(k.inputs[0], k.inputs[1], k.inputs[2].shape[3], a), k.device.maxTextureDimension2D);
@@ -61,7 +66,8 @@ const flashRuns = (k: KernelCtx, a: Attrs): boolean => flashAdapter(k, a) && fla
 // a gradient from the fused backward kernels (with a mask: the expansion's, scores recomputed)
 const fusable = (ts: readonly { dtype: string }[]) => ts.length === 3 && ts.every((t) => t.dtype === 'f32');
 const sdpaC = defineComposite('attention', expandAttention, {
-  fused: (inputs, a) => (fusable(inputs.map((n) => n.type)) ? apply('flash_attention', inputs, a) : undefined),
+  // the forward kernel that also writes the log-sum-exps: the gradient's (attentionGrads) same node
+  fused: (inputs, a) => (fusable(inputs.map((n) => n.type)) ? new Tensor(apply('flash_attention', inputs, withLse(a))).slice([null, null, null, [0, inputs[2].type.shape[3]]]).node : undefined),
   vjp: (g, ins, out, a) => (fusable(ins) ? attentionGrads(g, ins, out, a) : vjpOfExpansion(expandAttention)(g, ins, out, a)),
 });
 

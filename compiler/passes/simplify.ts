@@ -23,6 +23,24 @@ export const RULES: Record<string, Rule> = {
     const inner = n.inputs[0].attrs.perm as number[];
     return apply('permute', [n.inputs[0].inputs[0]], { perm: outer.map((p) => inner[p]) });
   },
+  'slice(concat(..x..)) within x -> slice(x)': (n) => {
+    if (n.op !== 'slice' || n.inputs[0].op !== 'concat') return undefined;
+    const cat = n.inputs[0];
+    const axis = cat.attrs.axis as number;
+    const [start, stop, step] = ['start', 'stop', 'step'].map((k) => n.attrs[k] as number[]);
+    if (step[axis] !== 1 || n.type.shape[axis] === 0) return undefined;
+    let at = 0;
+    for (const x of cat.inputs) {
+      const len = x.type.shape[axis];
+      if (start[axis] >= at && stop[axis] <= at + len) {
+        const shift = (v: number[]) => v.map((q, i) => (i === axis ? q - at : q));
+        const inner = apply('slice', [x], { start: shift(start), stop: shift(stop), step });
+        return sameShape(inner.type.shape, x.type.shape) ? x : inner;
+      }
+      at += len;
+    }
+    return undefined;
+  },
   'expand(x) -> x': (n) => (n.op === 'expand' && sameShape(n.type.shape, n.inputs[0].type.shape) ? n.inputs[0] : undefined),
   // gradients are built at trace time; after that a stop_gradient is the identity
   'stop_gradient(x) -> x': (n) => (n.op === 'stop_gradient' ? n.inputs[0] : undefined),
