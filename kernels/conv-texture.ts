@@ -80,9 +80,6 @@ ${lanes.map((i) => `      arow${i} = w${i} + off;`).join('\n')}
     }
     if (kq >= kqn) { break; }
   }
-  let row0 = mt * ${TILE_M}u;
-  let col0 = nt * ${TILE_N}u + lane * ${LANE_N}u;
-  let base = p.outOff + bat * p.m * p.n;
 ${storeTile(out, TILE_M)}
 }`;
 }

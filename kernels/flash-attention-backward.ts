@@ -12,7 +12,7 @@
  */
 import type { RawKernel } from '../compiler/primitive';
 import { packOperand } from './matmul-texture';
-import { TK, TQ, blockProduct, laneCols, pad, quadProduct } from './flash-attention';
+import { TK, TQ, blockProduct, laneCols, pad, quadProduct, walkKeyBlocks } from './flash-attention';
 import type { FlashShape } from './flash-attention';
 
 function layout(s: FlashShape) {
@@ -85,24 +85,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     dr[r] = dlt[head + qi];
   }
   var o: array<vec4<f32>, ${TQ * q4}>;
-  var nkb = (p.tk + ${TK - 1}u) / ${TK}u;
-  if (p.causal != 0u) { nkb = min(nkb, (q0 + ${TQ - 1}u + p.offset) / ${TK}u + 1u); }
-  var kb = 0u;
-  loop {
-    var s: array<vec4<f32>, ${2 * TQ}>;
+${walkKeyBlocks(`    var s: array<vec4<f32>, ${2 * TQ}>;
     var dp: array<vec4<f32>, ${2 * TQ}>;
-    let krow = i32(kvh * p.tkPad + kb * ${TK}u + lane * 8u);
 ${blockProduct('s', 'tq', 'qrow', 'tk', 'krow', 'i32(p.kqd)')}
 ${blockProduct('dp', 'tdo', 'qrow', 'tv', 'krow', 'i32(p.kqdv)')}
-    let key0 = kb * ${TK}u + lane * 8u;
-    let keys0 = vec4<u32>(key0) + vec4<u32>(0u, 1u, 2u, 3u);
-    let keys1 = keys0 + vec4<u32>(4u);
 ${grads.join('\n')}
     // dq += dS k over this block's 16 quads of keys
-${quadProduct('o', 's', 'tkt', `kb * ${TK / 4}u`, 'xrow', lc)}
-    kb++;
-    if (kb >= nkb) { break; }
-  }
+${quadProduct('o', 's', 'tkt', `kb * ${TK / 4}u`, 'xrow', lc)}`)}
   let col0 = ct * ${8 * lc}u + lane * ${lc}u;
   for (var r = 0u; r < ${TQ}u; r++) {
     let qi = q0 + r;

@@ -107,6 +107,27 @@ ${rows.join('\n')}
 }
 
 /**
+ * The query tile's walk over key blocks of 64 (`body` per block, with `krow`, the lane's first
+ * texture row of K, and `keys0`/`keys1`, its eight key indices): under a causal mask it stops
+ * after the block holding the tile's last visible key. Needs `q0`, `kvh`, `lane` and p.tk,
+ * p.tkPad, p.causal, p.offset.
+ */
+export function walkKeyBlocks(body: string): string {
+  return `  var nkb = (p.tk + ${TK - 1}u) / ${TK}u;
+  if (p.causal != 0u) { nkb = min(nkb, (q0 + ${TQ - 1}u + p.offset) / ${TK}u + 1u); }
+  var kb = 0u;
+  loop {
+    let krow = i32(kvh * p.tkPad + kb * ${TK}u + lane * 8u);
+    let key0 = kb * ${TK}u + lane * 8u;
+    let keys0 = vec4<u32>(key0) + vec4<u32>(0u, 1u, 2u, 3u);
+    let keys1 = keys0 + vec4<u32>(4u);
+${body}
+    kb++;
+    if (kb >= nkb) { break; }
+  }`;
+}
+
+/**
  * The fused forward kernel; `withLse`: rows of Dv + 1 values, the last each query's
  * log-sum-exp of its scaled, masked scores (what the backward kernels need).
  */
@@ -157,22 +178,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
   // the running max starts at the lowest finite value: a block whose keys are all masked leaves
   // it (exp(-inf - m) = 0) instead of computing inf - inf
   for (var r = 0; r < ${TQ}; r++) { m[r] = -0x1.fffffep+127f; }
-  var nkb = (p.tk + ${TK - 1}u) / ${TK}u;
-  if (p.causal != 0u) { nkb = min(nkb, (q0 + ${TQ - 1}u + p.offset) / ${TK}u + 1u); }
-  var kb = 0u;
-  loop {
-    var s: array<vec4<f32>, ${2 * TQ}>;
-    let krow = i32(kvh * p.tkPad + kb * ${TK}u + lane * 8u);
+${walkKeyBlocks(`    var s: array<vec4<f32>, ${2 * TQ}>;
 ${blockProduct('s', 'tq', 'qrow', 'tk', 'krow', 'i32(p.kqd)')}
-    let key0 = kb * ${TK}u + lane * 8u;
-    let keys0 = vec4<u32>(key0) + vec4<u32>(0u, 1u, 2u, 3u);
-    let keys1 = keys0 + vec4<u32>(4u);
 ${softmax.join('\n')}
     // P V over this block's 16 quads of keys
-${quadProduct('o', 's', 'tv', `kb * ${TK / 4}u`, 'vrow', lc)}
-    kb++;
-    if (kb >= nkb) { break; }
-  }
+${quadProduct('o', 's', 'tv', `kb * ${TK / 4}u`, 'vrow', lc)}`)}
   let head = (p.qh0 + qh) * p.tq;
   let pitch = p.dv${withLse ? ' + 1u' : ''};
   let col0 = dvt * ${8 * lc}u + lane * ${lc}u;

@@ -121,9 +121,12 @@ export function fmaRows(tileM: number): string {
 export const bLoads = (col: string, row: string): string =>
   Array.from({ length: LANE_N }, (_, c) => `    let b${c} = textureLoad(tb, vec2<i32>(${col}, ${row} + ${c}), 0);`).join('\n');
 
-/** Stores the lane's block of C (`acc`), rows from `row0`, columns from `col0`, at `base`; nothing past M or N. */
+/** Stores the lane's block of C (`acc`) of row tile `mt`, column tile `nt`, batch `bat`; nothing past M or N. */
 export function storeTile(out: DType, tileM: number): string {
-  return `  for (var r = 0u; r < ${tileM}u; r++) {
+  return `  let row0 = mt * ${tileM}u;
+  let col0 = nt * ${TILE_N}u + lane * ${LANE_N}u;
+  let base = p.outOff + bat * p.m * p.n;
+  for (var r = 0u; r < ${tileM}u; r++) {
     let row = row0 + r;
     if (row >= p.m) { break; }
     for (var c = 0u; c < ${LANE_N}u; c++) {
@@ -182,9 +185,6 @@ ${fmaRows(tileM)}
     kq++;
     if (kq >= kqn) { break; }
   }
-  let row0 = mt * ${tileM}u;
-  let col0 = nt * ${TILE_N}u + lane * ${LANE_N}u;
-  let base = p.outOff + bat * p.m * p.n;
 ${storeTile(out, tileM)}
 }`;
 }
@@ -283,8 +283,6 @@ export function aLoadsFor(s: TextureMatmulShape, inA: DType): ALoad[] {
 
 /** Whether B^T can be read straight from its buffer with vec4 loads: f32 rows of K contiguous values, K a multiple of 4. */
 export const bReadable = (s: TextureMatmulShape, inB: DType) => inB === 'f32' && s.tb && s.k % 4 === 0;
-/** Whether B reaches its texture by a plain copy (else a packing kernel). */
-export const copiesB = (s: TextureMatmulShape, inB: DType) => copyable(inB, s.tb ? [s.k, 1, s.n * s.k] : [1, s.n, s.n * s.k], s.k);
 
 /** Whether A reaches its texture by a plain copy (f32 rows of K contiguous values, 256-byte aligned) rather than a packing kernel. */
 export const copiesA = (s: TextureMatmulShape, inA: DType) => copyable(inA, aStrides(s), s.k);

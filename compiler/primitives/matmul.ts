@@ -4,7 +4,7 @@ import { chooseVariant, definePrimitive, shapeError } from '../primitive';
 import type { Attrs } from '../ir';
 import type { KernelCtx, TuneSpace } from '../primitive';
 import { coerce } from '../dtype';
-import { aLoadsFor, bReadable, copiesA, copiesB, textureMatmulFits, textureMatmulKernels } from '../../kernels/matmul-texture';
+import { aLoadsFor, bReadable, copiesA, textureMatmulFits, textureMatmulKernels } from '../../kernels/matmul-texture';
 import { tiledMatmulKernel } from '../../kernels/matmul-tiled';
 import { apply } from '../primitive';
 import { wrap } from '../../dsl/tensor';
