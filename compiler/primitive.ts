@@ -39,7 +39,13 @@ export interface FuseCtx {
 export type Emission =
   | { kind: 'source' }
   | { kind: 'alias' }
-  | { kind: 'fusable'; emit(ctx: FuseCtx, idx: readonly string[], attrs: Attrs): string }
+  | {
+      kind: 'fusable';
+      emit(ctx: FuseCtx, idx: readonly string[], attrs: Attrs): string;
+      /** every input is read at the output's own index (elementwise ops): a kernel that can run
+       * an epilogue may compute such a node as it stores its own output */
+      pointwise?: true;
+    }
   | { kind: 'reduce'; combine: 'sum' | 'max' | 'min' | 'argmax' | 'argmin' }
   | {
       kind: 'kernel';
@@ -48,8 +54,19 @@ export type Emission =
       /** for kernels that only some adapters (or shapes) can run: where `applies`, the plan
        * replaces the node by `expand` (primitives) before it emits code */
       fallback?: { applies(k: KernelCtx, attrs: Attrs): boolean; expand(inputs: readonly Node[], attrs: Attrs): Node };
+      /**
+       * every kernel that writes the output does so through `epilogue(i: u32, v) -> v` (the
+       * value at linear index i): raw shaders contain the line EPILOGUE_HOOK at top level where
+       * that function (and any buffers it reads) is declared; a `KernelSource` gets it through
+       * `st_out`. The scheduler may then fuse an elementwise consumer into the store (bias,
+       * activation, residual), see compiler/codegen/epilogue.ts.
+       */
+      epilogue?: true;
     }
   | { kind: 'composite'; expand(inputs: readonly Node[], attrs: Attrs): Node; fused?: (inputs: readonly Node[], attrs: Attrs) => Node | undefined };
+
+/** Where an epilogue-capable raw shader declares its epilogue (see Emission 'kernel'). */
+export const EPILOGUE_HOOK = '// @epilogue';
 
 export interface KernelCtx {
   readonly out: TensorType;

@@ -10,6 +10,7 @@
  */
 import type { DType } from '../compiler/ir';
 import type { RawKernel } from '../compiler/primitive';
+import { EPILOGUE_HOOK } from '../compiler/primitive';
 import { LANE_N, MM_ENTRY, TILE_N, bLoads, enableF16, fmaRows, packOperand, storage, storeTile } from './matmul-texture';
 
 const TILE_M = 32;
@@ -50,6 +51,7 @@ ${enableF16(out)}struct P { m: u32, n: u32, cq: u32, rows: u32, npad: u32, outOf
 @group(0) @binding(1) var ta: texture_2d<f32>;
 @group(0) @binding(2) var tb: texture_2d<f32>;
 @group(0) @binding(3) var<uniform> p: P;
+${EPILOGUE_HOOK}
 ${MM_ENTRY}
   // each lane's rows of the tile: the input position its output position's window starts at
   // (rows past M take row M - 1's: their products are not stored)

@@ -11,6 +11,7 @@
  */
 import type { DType } from '../compiler/ir';
 import type { RawKernel } from '../compiler/primitive';
+import { EPILOGUE_HOOK } from '../compiler/primitive';
 
 /** rows of C per workgroup: 32, or 8 for skinny products (a few rows: 32 would compute 4x the padding) */
 export type TileM = 32 | 8;
@@ -121,7 +122,7 @@ export function fmaRows(tileM: number): string {
 export const bLoads = (col: string, row: string): string =>
   Array.from({ length: LANE_N }, (_, c) => `    let b${c} = textureLoad(tb, vec2<i32>(${col}, ${row} + ${c}), 0);`).join('\n');
 
-/** Stores the lane's block of C (`acc`) of row tile `mt`, column tile `nt`, batch `bat`; nothing past M or N. */
+/** Stores the lane's block of C (`acc`) of row tile `mt`, column tile `nt`, batch `bat`, each value through the epilogue (EPILOGUE_HOOK); nothing past M or N. */
 export function storeTile(out: DType, tileM: number): string {
   return `  let row0 = mt * ${tileM}u;
   let col0 = nt * ${TILE_N}u + lane * ${LANE_N}u;
@@ -131,7 +132,10 @@ export function storeTile(out: DType, tileM: number): string {
     if (row >= p.m) { break; }
     for (var c = 0u; c < ${LANE_N}u; c++) {
       let col = col0 + c;
-      if (col < p.n) { out[base + row * p.n + col] = ${storage(out)}(acc[2u * r + c / 4u][c % 4u]); }
+      if (col < p.n) {
+        let i = base + row * p.n + col;
+        out[i] = ${storage(out)}(epilogue(i, acc[2u * r + c / 4u][c % 4u]));
+      }
     }
   }`;
 }
@@ -166,6 +170,7 @@ ${enableF16(out)}struct P { m: u32, n: u32, kq: u32, mpad: u32, npad: u32, outOf
 ${fromBuffer ? `@group(0) @binding(1) var<storage, read> srcA: array<${aLoad === 'vec4' ? 'vec4<f32>' : 'f32'}>;` : '@group(0) @binding(1) var ta: texture_2d<f32>;'}
 ${bFromBuffer ? '@group(0) @binding(2) var<storage, read> srcB: array<vec4<f32>>;' : '@group(0) @binding(2) var tb: texture_2d<f32>;'}
 @group(0) @binding(3) var<uniform> p: P;
+${EPILOGUE_HOOK}
 ${MM_ENTRY}
 ${fromBuffer ? `  // rows past M read row M - 1 (their products are not stored)
   let abase = p.aOff + bat * p.sB;

@@ -10,6 +10,7 @@
  */
 import type { DType } from '../compiler/ir';
 import type { RawKernel } from '../compiler/primitive';
+import { EPILOGUE_HOOK } from '../compiler/primitive';
 
 const TILE = 64;
 const BK = 16;
@@ -57,6 +58,7 @@ function tiledShader(inA: DType, inB: DType, out: DType, ta: boolean, tb: boolea
 @group(0) @binding(1) var<storage, read> a: array<${wgslType(inA)}>;
 @group(0) @binding(2) var<storage, read> b: array<${wgslType(inB)}>;
 @group(0) @binding(3) var<uniform> p: P;
+${EPILOGUE_HOOK}
 var<workgroup> As: array<f32, ${TILE * BK}>;
 var<workgroup> Bs: array<f32, ${TILE * BK}>;
 @compute @workgroup_size(16, 16)
@@ -86,7 +88,7 @@ ${rows.map((r) => `      acc${r} += av[${r}] * bv;`).join('\n')}
 ${rows
   .map(
     (r) => `  if (m0 + ty + ${r}u < p.m) {
-${rows.map((c) => `    if (n0 + tx + ${c}u < p.n) { out[base + (m0 + ty + ${r}u) * p.n + n0 + tx + ${c}u] = ${wgslType(out)}(acc${r}[${c}]); }`).join('\n')}
+${rows.map((c) => `    if (n0 + tx + ${c}u < p.n) { let i = base + (m0 + ty + ${r}u) * p.n + n0 + tx + ${c}u; out[i] = ${wgslType(out)}(epilogue(i, acc${r}[${c}])); }`).join('\n')}
   }`,
   )
   .join('\n')}

@@ -98,6 +98,18 @@ export class PlanError extends Error {
   override name = 'PlanError';
 }
 
+/** Every kernel reads only what an earlier kernel wrote (or a source): the scheduler's ordering invariant, checked before anything runs. */
+function checkOrder(kernels: readonly { label: string; reads: readonly Node[]; outputs: readonly Node[] }[]) {
+  const firstWrite = new Map<number, number>();
+  kernels.forEach((k, i) => k.outputs.forEach((o) => firstWrite.has(o.id) || firstWrite.set(o.id, i)));
+  kernels.forEach((k, i) => {
+    for (const r of k.reads) {
+      const w = firstWrite.get(r.id);
+      if (w !== undefined && w >= i) throw new Error(`internal: kernel ${i} (${k.label}) reads ${r.op}#${r.id} before kernel ${w} (${kernels[w].label}) writes it`);
+    }
+  });
+}
+
 const align4 = (n: number) => Math.max(4, Math.ceil(n / 4) * 4);
 export const bytesOf = (n: Node) => align4(numel(n.type.shape) * byteSize(n.type.dtype));
 
@@ -115,7 +127,7 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
   const g = splitOversized(device, { maxBindingBytes: target.maxStorageBufferBindingSize, offsetAlignment: target.minStorageBufferOffsetAlignment });
   const maxInputs = Math.max(1, Math.min(15, target.maxStorageBuffersPerShaderStage - 1));
   const sched = schedule(g, maxInputs);
-  const kernels = sched.groups.flatMap((grp) => emitGroup(grp, sched.materialised, target.features, traits));
+  const kernels = sched.groups.flatMap((grp) => emitGroup(grp, sched.materialised, target.features, traits, sched.epilogues));
   for (const k of [...kernels.flatMap((kk) => kk.outputs), ...kernels.flatMap((kk) => kk.reads)]) {
     if (bytesOf(k) > target.maxStorageBufferBindingSize)
       throw new PlanError(
@@ -138,6 +150,7 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
     }
   }
   const rooted = kernels.map((k) => ({ ...k, reads: [...new Set(k.reads.map((r) => aliasOf(r).root))] }));
+  checkOrder(rooted);
   const plan = planBuffers(rooted, g.inputs, g.outputs.map(([, n]) => n), bytesOf, externalIds);
   const slot = (n: Node) => plan.slotOf.get(n.id) ?? -1;
   const isConstant = (k: (typeof kernels)[number]) =>

@@ -9,9 +9,9 @@ import type { DType, Node, TensorType } from '../ir';
 import { numel, stridesOf } from '../ir';
 import { primitive } from '../primitive';
 import type { DeviceTraits, Emission, FuseCtx, Grid, KernelSource, RawKernel, TextureCopy } from '../primitive';
-import { PORTABLE_DEVICE, gridSize } from '../primitive';
+import { EPILOGUE_HOOK, PORTABLE_DEVICE, gridSize } from '../primitive';
 import { WGSL_SPECIAL_FLOATS, byteSize, storageType, valueType } from '../dtype';
-import { leafBuffers } from './schedule';
+import { leafBuffers } from './leaves';
 
 /** A resource bound to a kernel, in binding order. */
 export type Binding =
@@ -139,9 +139,15 @@ class ExprBuilder {
   private counter = 0;
   readonly helpers = new Map<string, string>();
   readonly bindingOf: Map<number, number>;
+  /**
+   * `prefix`: the buffers' names (`${prefix}K`, read with `ld_${prefix}K`); `given`: a node whose
+   * value at the output's own position is already at hand as an expression (an epilogue's product).
+   */
   constructor(
     readonly reads: readonly Node[],
     readonly lanes?: Lanes,
+    readonly prefix = 'in',
+    readonly given?: { readonly node: Node; readonly expr: string },
   ) {
     this.bindingOf = new Map(reads.map((n, i) => [n.id, i]));
   }
@@ -170,7 +176,7 @@ class ExprBuilder {
     let name = home.memo.get(key);
     if (!name) {
       name = this.fresh();
-      home.lines.push(`let ${name} = in${b}[${index}];`);
+      home.lines.push(`let ${name} = ${this.prefix}${b}[${index}];`);
       home.defined.add(name);
       home.memo.set(key, name);
     }
@@ -180,6 +186,7 @@ class ExprBuilder {
     return `v${this.counter++}`;
   }
   gen(n: Node, idx: readonly string[], scope: Scope, isRoot = false): string {
+    if (n === this.given?.node) return this.given.expr;
     const home = scope.home(idx);
     const key = `${n.id}|${idx.join(',')}`;
     for (let s: Scope | undefined = scope; s; s = s.parent) {
@@ -190,7 +197,7 @@ class ExprBuilder {
     let expr: string;
     if (b !== undefined && !isRoot) {
       const m = mergeSplitAxes(idx, n.type.shape);
-      expr = this.vectorLoad(n, b, m.idx, m.shape, home) ?? `ld_in${b}(${linearOf(m.idx, m.shape)})`;
+      expr = this.vectorLoad(n, b, m.idx, m.shape, home) ?? `ld_${this.prefix}${b}(${linearOf(m.idx, m.shape)})`;
     } else {
       const p = primitive(n.op);
       if (p.emission.kind !== 'fusable') throw new Error(`cannot inline ${n.op}`);
@@ -323,33 +330,82 @@ function reduceLanes(n: Node, combine: ReduceCombine, laneIdx: readonly (readonl
   return results;
 }
 
-/** The kernels computing a schedule group: one node, or several same-shape elementwise siblings. */
-export function emitGroup(group: readonly Node[], mat: ReadonlySet<number>, features: ReadonlySet<string>, device: DeviceTraits = PORTABLE_DEVICE): EmittedKernel[] {
-  return group.length === 1 ? emitKernels(group[0], mat, features, device) : [emitSiblings(group, mat)];
+/**
+ * The kernels computing a schedule group: one node, or several same-shape elementwise siblings,
+ * or (`epilogues`, see compiler/codegen/epilogue.ts) a product computed with the elementwise root it feeds.
+ */
+export function emitGroup(group: readonly Node[], mat: ReadonlySet<number>, features: ReadonlySet<string>, device: DeviceTraits = PORTABLE_DEVICE, epilogues: ReadonlyMap<number, Node> = new Map()): EmittedKernel[] {
+  if (group.length > 1) return [emitSiblings(group, mat)];
+  const product = epilogues.get(group[0].id);
+  return product ? emitKernels(product, mat, features, device, group[0]) : emitKernels(group[0], mat, features, device);
 }
 
-export function emitKernels(n: Node, mat: ReadonlySet<number>, features: ReadonlySet<string>, device: DeviceTraits = PORTABLE_DEVICE): EmittedKernel[] {
+/**
+ * What declares `fn epilogue(i: u32, v) -> v` in a product's shader: the identity, or `root` at
+ * linear index i given the product's value v there, reading its other buffers (`leaves`) from
+ * binding `first` on.
+ */
+function epilogueDecls(product: Node, root: Node | undefined, mat: ReadonlySet<number>, first: number, specialFloats: boolean): { wgsl: string; leaves: Node[] } {
+  const vt = valueType(product.type.dtype);
+  if (!root) return { wgsl: `fn epilogue(i: u32, v: ${vt}) -> ${vt} { return v; }`, leaves: [] };
+  const leaves = [...leafBuffers(root, mat)].filter((l) => l !== product);
+  const eb = new ExprBuilder(leaves, undefined, 'epi_in', { node: product, expr: 'v' });
+  const top = new Scope();
+  const { lines, idx } = unravel('tid', root.type.shape, 'o');
+  top.lines.push(...lines);
+  const value = eb.gen(root, idx, top, true);
+  const wgsl = [
+    ...leaves.map((l, j) => `@group(0) @binding(${first + j}) var<storage, read> epi_in${j}: array<${storageType(l.type.dtype)}>;`),
+    ...leaves.map((l, j) => `fn ld_epi_in${j}(i: i32) -> ${valueType(l.type.dtype)} { return ${loadConv(`epi_in${j}[i]`, l.type.dtype)}; }`),
+    specialFloats ? WGSL_SPECIAL_FLOATS : '',
+    ...eb.helpers.values(),
+    `fn epilogue(i: u32, v: ${vt}) -> ${vt} {`,
+    '  let tid = i32(i);',
+    ...top.lines.map((l) => '  ' + l),
+    `  return ${value};`,
+    '}',
+  ];
+  return { wgsl: wgsl.filter((l) => l !== '').join('\n'), leaves };
+}
+
+const withF16 = (wgsl: string, leaves: readonly Node[]) => (leaves.some((l) => l.type.dtype === 'f16') && !wgsl.includes('enable f16;') ? `enable f16;\n${wgsl}` : wgsl);
+
+/** `root`: an elementwise consumer of `n` computed in its kernels' stores (n's emission takes epilogues). */
+export function emitKernels(n: Node, mat: ReadonlySet<number>, features: ReadonlySet<string>, device: DeviceTraits = PORTABLE_DEVICE, root?: Node): EmittedKernel[] {
   const p = primitive(n.op);
   const em = p.emission;
   if (em.kind === 'fusable' || em.kind === 'reduce') return [emitSiblings([n], mat)];
   if (em.kind !== 'kernel') throw new Error(`no kernel for source ${n.op}`);
+  if (root && !em.epilogue) throw new Error(`${n.op} takes no epilogue`);
   const reads = [...n.inputs];
   const src = em.emit({ out: n.type, inputs: n.inputs.map((i) => i.type), features, device }, n.attrs);
-  if (Array.isArray(src)) return (src as readonly RawKernel[]).map((rk) => rawKernel(n, rk));
+  if (Array.isArray(src)) {
+    return (src as readonly RawKernel[]).map((rk) => {
+      if (!em.epilogue || !rk.bindings.some((b) => b.kind === 'out')) return rawKernel(n, rk);
+      const epi = epilogueDecls(n, root, mat, rk.bindings.length, true);
+      if (!rk.wgsl.includes(EPILOGUE_HOOK)) throw new Error(`${n.op} kernel ${rk.label} has no epilogue hook`);
+      const wgsl = withF16(rk.wgsl.replace(EPILOGUE_HOOK, epi.wgsl), epi.leaves);
+      return rawKernel(n, { ...rk, wgsl, bindings: [...rk.bindings, ...epi.leaves.map(() => ({ kind: 'in' as const, input: -1 }))] }, root, epi.leaves);
+    });
+  }
   const { code: body, invocations, workgroupSize } = src as KernelSource;
   const helpers = new Map((src as KernelSource).helpers ?? []);
-  const types: TensorType[] = [n.type, ...reads.map((r) => r.type)];
+  const epi = root ? epilogueDecls(n, root, mat, 1 + reads.length, false) : undefined;
+  const leaves = epi?.leaves ?? [];
+  const out = root ?? n;
+  const types: TensorType[] = [n.type, ...reads.map((r) => r.type), ...leaves.map((l) => l.type)];
   const needF16 = types.some((t) => t.dtype === 'f16');
   const decls = [
     `@group(0) @binding(0) var<storage, read_write> out: array<${storageType(n.type.dtype)}>;`,
     ...reads.map((r, i) => `@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<${storageType(r.type.dtype)}>;`),
-    `fn st_out(i: i32, v: ${valueType(n.type.dtype)}) { out[i] = ${storeConv('v', n.type.dtype)}; }`,
+    `fn st_out(i: i32, v: ${valueType(n.type.dtype)}) { out[i] = ${storeConv(epi ? 'epilogue(u32(i), v)' : 'v', n.type.dtype)}; }`,
     ...reads.map((r, i) => `fn ld_in${i}(i: i32) -> ${valueType(r.type.dtype)} { return ${loadConv(`in${i}[i]`, r.type.dtype)}; }`),
   ];
   const wgsl = [
     needF16 ? 'enable f16;' : '',
     ...decls,
     WGSL_SPECIAL_FLOATS,
+    epi?.wgsl ?? '',
     ...helpers.values(),
     `@compute @workgroup_size(${workgroupSize})`,
     'fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {',
@@ -360,12 +416,17 @@ export function emitKernels(n: Node, mat: ReadonlySet<number>, features: Readonl
   ]
     .filter((l) => l !== '')
     .join('\n');
-  const bindings: Binding[] = [{ kind: 'out', node: n }, ...reads.map((r) => ({ kind: 'in' as const, node: r }))];
-  return [{ node: n, reads, outputs: [n], bindings, wgsl, groups: Math.ceil(invocations / workgroupSize), invocations, label: `${n.op}#${n.id}` }];
+  const allReads = [...reads, ...leaves];
+  const bindings: Binding[] = [{ kind: 'out', node: out }, ...allReads.map((r) => ({ kind: 'in' as const, node: r }))];
+  return [{ node: n, reads: allReads, outputs: [out], bindings, wgsl, groups: Math.ceil(invocations / workgroupSize), invocations, label: labelOf(n, root) }];
 }
 
-function rawKernel(n: Node, rk: RawKernel): EmittedKernel {
-  const bindings: Binding[] = rk.bindings.map((b) => (b.kind === 'in' ? { kind: 'in', node: n.inputs[b.input] } : b.kind === 'out' ? { kind: 'out', node: n } : b));
+const labelOf = (n: Node, root?: Node) => `${n.op}#${n.id}${root ? `+${root.op}#${root.id}` : ''}`;
+
+/** `root`, `leaves`: the epilogue's root (written instead of n) and its buffers (the 'in' bindings with input -1, in order). */
+function rawKernel(n: Node, rk: RawKernel, root?: Node, leaves: readonly Node[] = []): EmittedKernel {
+  let leaf = 0;
+  const bindings: Binding[] = rk.bindings.map((b) => (b.kind === 'in' ? { kind: 'in', node: b.input < 0 ? leaves[leaf++] : n.inputs[b.input] } : b.kind === 'out' ? { kind: 'out', node: root ?? n } : b));
   const reads = bindings.flatMap((b) => (b.kind === 'in' ? [b.node] : []));
-  return { node: n, reads, outputs: bindings.some((b) => b.kind === 'out') ? [n] : [], bindings, wgsl: rk.wgsl, groups: rk.groups, invocations: gridSize(rk.groups), label: `${n.op}#${n.id}:${rk.label}`, ...(rk.copy ? { copy: rk.copy } : {}) };
+  return { node: n, reads, outputs: bindings.some((b) => b.kind === 'out') ? [root ?? n] : [], bindings, wgsl: rk.wgsl, groups: rk.groups, invocations: gridSize(rk.groups), label: `${labelOf(n, root)}:${rk.label}`, ...(rk.copy ? { copy: rk.copy } : {}) };
 }

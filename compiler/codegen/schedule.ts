@@ -6,6 +6,8 @@
 import type { Graph, Node } from '../ir';
 import { graphNodes, numel, usersOf } from '../ir';
 import { primitive } from '../primitive';
+import { findEpilogues } from './epilogue';
+import { leafBuffers } from './leaves';
 
 export interface Schedule {
   /** every node that owns a buffer, in execution order (sources first) */
@@ -17,6 +19,8 @@ export interface Schedule {
   readonly nodes: readonly Node[];
   /** materialised reshapes of materialised tensors: the same bytes, bound again (no copy kernel) */
   readonly reshapeAliases: ReadonlySet<number>;
+  /** elementwise roots computed in the store of a product's kernel: root id -> the product (which gets no kernel and no buffer of its own) */
+  readonly epilogues: ReadonlyMap<number, Node>;
 }
 
 const MAX_SIBLINGS = 8;
@@ -28,7 +32,7 @@ const MAX_SIBLINGS = 8;
  * A group is emitted where its last member was; a kernel that reads a member closes the group,
  * so nothing between its members depends on them.
  */
-export function groupSiblings(kernels: readonly Node[], mat: ReadonlySet<number>, maxBindings: number, all: readonly Node[] = kernels, aliases: ReadonlySet<number> = new Set()): Node[][] {
+export function groupSiblings(kernels: readonly Node[], mat: ReadonlySet<number>, maxBindings: number, all: readonly Node[] = kernels, aliases: ReadonlySet<number> = new Set(), epilogues: ReadonlyMap<number, Node> = new Map()): Node[][] {
   const byId = new Map(all.map((n) => [n.id, n]));
   // a reshape alias reads its root's buffer: a kernel reading it reads the root's kernel
   const rootOf = (n: Node): Node => (aliases.has(n.id) ? rootOf(n.inputs[0]) : n);
@@ -36,10 +40,11 @@ export function groupSiblings(kernels: readonly Node[], mat: ReadonlySet<number>
   const order: Group[] = [];
   const open: Group[] = [];
   for (const n of kernels) {
-    const leaves = [...leafBuffers(n, mat)];
+    // a root computed in a product's epilogue also reads what the product reads
+    const leaves = [...leafBuffers(n, mat), ...(epilogues.get(n.id)?.inputs ?? [])];
     const reads = new Set(leaves.map((l) => l.id));
     for (const g of open) if (!g.closed && leaves.some((l) => g.ids.has(rootOf(l).id))) g.closed = true;
-    const key = kindOf(n) === 'fusable' ? n.type.shape.join(',') : '';
+    const key = kindOf(n) === 'fusable' && !epilogues.has(n.id) ? n.type.shape.join(',') : '';
     // join the open group that shares the most input data with it, if that is substantial:
     // unrelated kernels gain little from sharing a dispatch and would crowd out related ones
     let target: Group | undefined;
@@ -133,23 +138,10 @@ export function schedule(g: Graph, maxInputs = 7, forced: ReadonlySet<number> = 
   // a reshape of a buffer holds the same bytes in the same order: a kernel that reads it binds the
   // buffer itself (a copy kernel cost 27 ms per attention-score reshape of a tiny training step)
   const reshapeAliases = new Set(nodes.filter((n) => n.op === 'reshape' && mat.has(n.id) && mat.has(n.inputs[0].id) && !outputIds.has(n.id)).map((n) => n.id));
-  // sources and aliases (buffer ranges of a source, reshapes of a buffer) need no kernel
-  const kernels = nodes.filter((n) => mat.has(n.id) && kindOf(n) !== 'source' && kindOf(n) !== 'alias' && !reshapeAliases.has(n.id) && numel(n.type.shape) > 0);
-  return { materialised: mat, kernels, groups: groupSiblings(kernels, mat, maxInputs + 1, nodes, reshapeAliases), nodes, reshapeAliases };
-}
-
-/** The materialised nodes a kernel computing `root` reads. */
-export function leafBuffers(root: Node, mat: ReadonlySet<number>): Set<Node> {
-  const out = new Set<Node>();
-  const seen = new Set<number>();
-  const visit = (n: Node) => {
-    for (const i of n.inputs) {
-      if (seen.has(i.id)) continue;
-      seen.add(i.id);
-      if (mat.has(i.id)) out.add(i);
-      else visit(i);
-    }
-  };
-  visit(root);
-  return out;
+  const epilogues = findEpilogues(nodes, users, mat, outputIds, maxInputs);
+  const inEpilogue = new Set([...epilogues.values()].map((x) => x.id));
+  // sources and aliases (buffer ranges of a source, reshapes of a buffer) need no kernel; a
+  // product computed with its epilogue runs where its root was (its only reader, so later)
+  const kernels = nodes.filter((n) => mat.has(n.id) && kindOf(n) !== 'source' && kindOf(n) !== 'alias' && !reshapeAliases.has(n.id) && !inEpilogue.has(n.id) && numel(n.type.shape) > 0);
+  return { materialised: mat, kernels, groups: groupSiblings(kernels, mat, maxInputs + 1, nodes, reshapeAliases, epilogues), nodes, reshapeAliases, epilogues };
 }

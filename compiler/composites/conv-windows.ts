@@ -81,6 +81,7 @@ definePrimitive({
   reference: referenceByExpansion(expandNodes),
   emission: {
     kind: 'kernel',
+    epilogue: true,
     emit: (k, a) => {
       if (!textureRuns(k, a)) throw new Error('conv_windows on an adapter (or a size) the texture path does not take: the plan expands it first');
       return convTextureKernels(windowOf(k.inputs[0].shape, k.inputs[1].shape, a), k.out.dtype, k.device.maxStorageBufferBindingSize ?? 1 << 27, k.device.maxTextureDimension2D);

@@ -68,7 +68,7 @@ for (const [name, spec] of Object.entries(UNARY)) {
       return x;
     },
     reference: (ins, _a, out) => mapRef(ins, out, spec.ref),
-    emission: { kind: 'fusable', emit: (ctx, idx) => spec.wgsl(ctx.load(0, idx), ctx.out.dtype, ctx) },
+    emission: { kind: 'fusable', pointwise: true, emit: (ctx, idx) => spec.wgsl(ctx.load(0, idx), ctx.out.dtype, ctx) },
     vjp: spec.grad ? (ct, [x], out) => [isFloat(x.dtype) ? ct.mul(spec.grad!(x, out)) : undefined] : undefined,
   });
 }
@@ -144,7 +144,7 @@ for (const [name, spec] of Object.entries(BINARY)) {
       const d = ins[0].type.dtype;
       return mapRef(ins, out, (a, b) => spec.ref(a, b, d));
     },
-    emission: { kind: 'fusable', emit: (ctx, idx) => spec.wgsl(ctx.load(0, idx), ctx.load(1, idx), ctx.inputs[0].dtype, ctx) },
+    emission: { kind: 'fusable', pointwise: true, emit: (ctx, idx) => spec.wgsl(ctx.load(0, idx), ctx.load(1, idx), ctx.inputs[0].dtype, ctx) },
     vjp: spec.vjp && ((ct, ins, out, attrs) => (isFloat(ins[0].dtype) ? spec.vjp!(ct, ins, out, attrs) : [undefined, undefined])),
   });
 }
@@ -159,7 +159,7 @@ definePrimitive({
     return a;
   },
   reference: (ins, _a, out) => mapRef(ins, out, (c, a, b) => (c ? a : b)),
-  emission: { kind: 'fusable', emit: (ctx, idx) => `select(${ctx.load(2, idx)}, ${ctx.load(1, idx)}, ${ctx.load(0, idx)})` },
+  emission: { kind: 'fusable', pointwise: true, emit: (ctx, idx) => `select(${ctx.load(2, idx)}, ${ctx.load(1, idx)}, ${ctx.load(0, idx)})` },
   vjp: (ct, [c, a]) => (isFloat(a.dtype) ? [undefined, where(c as Tensor<Shape, 'bool'>, ct, 0), where(c as Tensor<Shape, 'bool'>, 0, ct)] : []),
 });
 
@@ -183,7 +183,7 @@ definePrimitive({
     for (let i = 0; i < r.length; i++) r[i] = coerce(convert(src[i], from, to), out.dtype);
     return r;
   },
-  emission: { kind: 'fusable', emit: (ctx, idx, attrs) => castExpr(ctx.load(0, idx), ctx.inputs[0].dtype, attrs.dtype as DType) },
+  emission: { kind: 'fusable', pointwise: true, emit: (ctx, idx, attrs) => castExpr(ctx.load(0, idx), ctx.inputs[0].dtype, attrs.dtype as DType) },
   vjp: (ct, [x]) => [isFloat(x.dtype) && isFloat(ct.dtype) ? ct.cast(x.dtype) : undefined],
 });
 
@@ -196,7 +196,7 @@ definePrimitive({
   name: 'stop_gradient',
   infer: ([x]) => x,
   reference: ([x]) => Float64Array.from(x.data),
-  emission: { kind: 'fusable', emit: (ctx, idx) => ctx.load(0, idx) },
+  emission: { kind: 'fusable', pointwise: true, emit: (ctx, idx) => ctx.load(0, idx) },
   vjp: () => [undefined],
 });
 
@@ -210,6 +210,6 @@ definePrimitive({
   name: 'opt_barrier',
   infer: ([x]) => x,
   reference: ([x]) => Float64Array.from(x.data),
-  emission: { kind: 'fusable', emit: (ctx, idx) => ctx.load(0, idx) },
+  emission: { kind: 'fusable', pointwise: true, emit: (ctx, idx) => ctx.load(0, idx) },
   vjp: (ct) => [ct],
 });

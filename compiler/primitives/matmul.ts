@@ -98,6 +98,7 @@ definePrimitive({
   },
   emission: {
     kind: 'kernel',
+    epilogue: true,
     tuning: matmulSpace,
     emit: (k, attrs) => {
       const [ta, tb] = [!!attrs.ta, !!attrs.tb];
