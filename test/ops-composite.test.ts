@@ -5,7 +5,10 @@ import { causalSoftmax, gelu, silu, softmax, logSoftmax, layerNorm, rmsNorm, att
 import { iota } from '../dsl/tensor';
 import { printGraph } from '../compiler/dump';
 import { lowerComposites } from '../compiler/passes';
-import { checkAgainstReference, ints, uniform } from './helpers/check';
+import { BACKEND, checkAgainstReference, ints, uniform } from './helpers/check';
+import { optimize } from '../compiler/passes';
+import { compileTraced } from '../runtime/compile';
+import { getGpu } from '../runtime/gpu';
 
 const tol = { rtol: 2e-5, atol: 2e-5 };
 
@@ -51,6 +54,26 @@ describe('composites (expanded into primitives) on WebGPU match the reference', 
     await checkAgainstReference(({ x }: { x: Tensor }) => ({ s: softmax(x, -1), l: logSoftmax(x, -1) }), { x: spec([2, 5, C]) }, { rtol: 1e-4, atol: 1e-6, gen: { x: gen } });
     const norms = (n: number, r: () => number) => gen(n, r).map((v, i) => (Math.floor(i / C) % 5 < 3 ? r() * 3 : v));
     await checkAgainstReference(({ x }: { x: Tensor }) => ({ ln: layerNorm(x), rms: rmsNorm(x, undefined, 1e-6) }), { x: spec([2, 5, C]) }, { rtol: 2e-4, atol: 2e-4, gen: { x: norms } });
+  });
+  it('softmax with one subgroup per row (rows of 32k values): 1, 3 and 5 steps of 8 lanes x 4 values, awkward rows', async () => {
+    const f = ({ a, b, c }: { a: Tensor; b: Tensor; c: Tensor }) => ({ a: softmax(a, -1), la: logSoftmax(a, -1), b: softmax(b.mul(30), -1), c: logSoftmax(c.mul(30), -1) });
+    const specs = { a: spec([2, 5, 32]), b: spec([9, 96]), c: spec([3, 160]) };
+    const t = trace(f, specs);
+    const exe = await compileTraced(optimize(t.graph), t.inputs, BACKEND);
+    const gpu = await getGpu();
+    if (gpu.features.has('subgroups')) expect(exe.kernels.filter((k) => /softmax-sg$/.test(k.label)).length).toBe(4);
+    // a: the awkward rows of the test above (a row of -inf is NaN, as in the reference)
+    const C = 32;
+    const awkward = (n: number, r: () => number) =>
+      Array.from({ length: n }, (_, i) => {
+        const [row, c] = [Math.floor(i / C) % 5, i % C];
+        if (row === 0) return c % 3 === 1 ? -Infinity : r() * 4 - 2;
+        if (row === 1) return -Infinity;
+        if (row === 2) return c === 5 ? Infinity : r();
+        if (row === 3) return 1000 + r();
+        return c === 0 ? 3e5 : 1000 + r();
+      });
+    await checkAgainstReference(f, specs, { rtol: 1e-4, atol: 1e-6, gen: { a: awkward, b: uniform(-1, 1), c: uniform(-1, 1) } });
   });
   it('attention: plain, causal, grouped-query (4 query heads per kv head) and masked', async () => {
     await checkAgainstReference(

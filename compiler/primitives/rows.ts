@@ -65,7 +65,9 @@ definePrimitive({
       const nAffine = k.inputs.length - 1;
       const mask = maskOf(attrs);
       // f32 rows of a multiple of 4: vec4 loads and stores (about 1.5x faster on llvmpipe)
-      if (C % 4 === 0 && C > 0 && k.out.dtype === 'f32' && k.inputs.every((t) => t.dtype === 'f32')) return vec4Rows(kind, C, rows, nAffine, hasW, attrs.eps as number, mask);
+      const f32 = k.out.dtype === 'f32' && k.inputs.every((t) => t.dtype === 'f32');
+      if (f32 && C % 32 === 0 && C > 0 && !mask && (kind === 'softmax' || kind === 'log_softmax') && k.features.has('subgroups') && k.device.subgroupSize === 8) return [subgroupSoftmax(kind, C, rows)];
+      if (C % 4 === 0 && C > 0 && f32) return vec4Rows(kind, C, rows, nAffine, hasW, attrs.eps as number, mask);
       const wAt = (c: string) => (hasW ? `ld_in1(${c})` : '1.0');
       const bAt = (c: string) => (nAffine === 2 ? `ld_in2(${c})` : nAffine === 1 && !hasW ? `ld_in1(${c})` : '0.0');
       const eps = `f32(${attrs.eps as number})`;
@@ -163,6 +165,43 @@ function vec4Rows(kind: RowKind, C: number, rows: number, nAffine: number, hasW:
     '}',
   ].join('\n');
   return [{ wgsl, bindings: [{ kind: 'out' }, ...Array.from({ length: nAffine + 1 }, (_, i) => ({ kind: 'in' as const, input: i }))], groups: Math.ceil(rows / 64), label: `${kind}4` }];
+}
+
+/**
+ * Softmax (log-softmax) with one 8-lane subgroup per row, lane l taking vec4s l, l + 8, ..: the
+ * lanes' loads fall in the same cache lines, where one row per invocation streams eight rows at
+ * once (4.1-4.2 against 4.6 ms GPU time at 4096 x 1024 on llvmpipe). Each lane keeps its running
+ * max and rescaled sum; subgroupMax and subgroupAdd combine them without a barrier.
+ */
+function subgroupSoftmax(kind: 'softmax' | 'log_softmax', C: number, rows: number): RawKernel {
+  const steps = C / 32;
+  const four = steps & ~3;
+  const wgsl = `enable subgroups;
+@group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  let row = wg.x + wg.y * nwg.x;
+  if (row >= ${rows}u) { return; }
+  let base = row * ${C / 4}u + lane;
+  // the lowest finite value: a row of -inf gives 0/0 = NaN as the reference does
+  var m4 = vec4<f32>(-0x1.fffffep+127f);
+  var s4 = vec4<f32>(0.0);
+  var q = 0u;
+  // four vec4 per step share one rescaling of the sum
+  for (; q < ${four * 8}u; q += 32u) {
+    let v0 = x[base + q]; let v1 = x[base + q + 8u]; let v2 = x[base + q + 16u]; let v3 = x[base + q + 24u];
+    let nm = max(max(m4, max(v0, v1)), max(v2, v3));
+    s4 = s4 * exp(m4 - nm) + exp(v0 - nm) + exp(v1 - nm) + exp(v2 - nm) + exp(v3 - nm);
+    m4 = nm;
+  }
+  for (; q < ${C / 4}u; q += 8u) { let v = x[base + q]; let nm = max(m4, v); s4 = s4 * exp(m4 - nm) + exp(v - nm); m4 = nm; }
+  let m = subgroupMax(max(max(m4.x, m4.y), max(m4.z, m4.w)));
+  let s = subgroupAdd(dot(s4, exp(m4 - vec4<f32>(m))));
+  ${kind === 'softmax' ? 'let inv = 1.0 / s;' : 'let ls = m + log(s);'}
+  for (var q = 0u; q < ${C / 4}u; q += 8u) { out[base + q] = ${kind === 'softmax' ? 'exp(x[base + q] - m) * inv' : 'x[base + q] - ls'}; }
+}`;
+  return { wgsl, bindings: [{ kind: 'out' }, { kind: 'in', input: 0 }], groups: rows, label: `${kind}-sg` };
 }
 
 /** The fused node for a normalisation of x over its last axis (affine parameters optional). */
