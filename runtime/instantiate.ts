@@ -167,6 +167,7 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
   // only when those inputs are bound to other buffers than in the last run
   const constantNames = [...new Set(plan.kernels.filter((k) => k.constant).flatMap((k) => k.bindings.flatMap((b) => (b.kind === 'in' && b.input !== undefined ? [b.input] : []))))];
   let packedFor: string | undefined;
+  let spareStaging: GPUBuffer | undefined;
   const directOutputs = new Set(plan.kernels.flatMap((k) => k.bindings.flatMap((b) => ((b.kind === 'in' || b.kind === 'out') && b.output !== undefined ? [b.output] : []))));
 
   return {
@@ -213,25 +214,39 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
         const src = bufferOf(o);
         if (o.bytes > 0 && src !== target) encoder.copyBufferToBuffer(src, 0, target, 0, o.bytes);
       }
-      const staging = read.map((name) => {
-        const o = byName.get(name)!;
-        const s = createTrackedBuffer(device, { size: o.bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-        encoder.copyBufferToBuffer(bufferOf(o), 0, s, 0, o.bytes);
-        return s;
-      });
+      // every value read back goes into one staging buffer (one map per run, not one per value;
+      // output sizes are multiples of 4), kept for the next run that reads as many bytes
+      const at: number[] = [];
+      let total = 0;
+      for (const name of read) at.push(total), (total += byName.get(name)!.bytes);
+      let staging: GPUBuffer | undefined;
+      if (read.length > 0) {
+        staging = spareStaging?.size === total ? spareStaging : createTrackedBuffer(device, { size: total, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+        if (staging === spareStaging) spareStaging = undefined;
+        read.forEach((name, i) => {
+          const o = byName.get(name)!;
+          encoder.copyBufferToBuffer(bufferOf(o), 0, staging!, at[i], o.bytes);
+        });
+      }
       device.queue.submit([encoder.finish()]);
       for (const target of into.values()) contentsChanged(target);
-      if (staging.length === 0) await awaitGpu(() => device.queue.onSubmittedWorkDone());
-      else await awaitGpu(() => Promise.all(staging.map((s) => s.mapAsync(GPUMapMode.READ))));
+      const mapped = staging;
+      if (!mapped) await awaitGpu(() => device.queue.onSubmittedWorkDone());
+      else await awaitGpu(() => mapped.mapAsync(GPUMapMode.READ));
       const err = takeError();
-      if (err) throw err;
+      if (err) {
+        mapped?.destroy();
+        throw err;
+      }
       packedFor = constKey;
       const out = new Map<string, ArrayBuffer>();
-      read.forEach((name, i) => {
-        out.set(name, staging[i].getMappedRange().slice(0));
-        staging[i].unmap();
-        staging[i].destroy();
-      });
+      if (mapped) {
+        const range = mapped.getMappedRange();
+        read.forEach((name, i) => out.set(name, range.slice(at[i], at[i] + byName.get(name)!.bytes)));
+        mapped.unmap();
+        if (spareStaging) mapped.destroy();
+        else spareStaging = mapped;
+      }
       return out;
     },
     async profile(inputs) {
@@ -277,6 +292,7 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
       for (const b of [...buffers, ...uniforms]) b.destroy();
       scratch?.destroy();
       for (const t of textures.values()) t.destroy();
+      spareStaging?.destroy();
     },
   };
 }
