@@ -168,6 +168,10 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
   const constantNames = [...new Set(plan.kernels.filter((k) => k.constant).flatMap((k) => k.bindings.flatMap((b) => (b.kind === 'in' && b.input !== undefined ? [b.input] : []))))];
   let packedFor: string | undefined;
   let spareStaging: GPUBuffer | undefined;
+  // the last three waits for the device: the shortest is how long the next is expected to take
+  // (unknown for the first three runs, the first of which compiles every shader)
+  let recentWaits: number[] = [];
+  const expectedWait = () => (recentWaits.length < 3 ? 0 : Math.min(...recentWaits));
   const directOutputs = new Set(plan.kernels.flatMap((k) => k.bindings.flatMap((b) => ((b.kind === 'in' || b.kind === 'out') && b.output !== undefined ? [b.output] : []))));
 
   return {
@@ -231,8 +235,10 @@ export async function instantiate(device: GPUDevice, plan: ExecutablePlan, takeE
       device.queue.submit([encoder.finish()]);
       for (const target of into.values()) contentsChanged(target);
       const mapped = staging;
-      if (!mapped) await awaitGpu(() => device.queue.onSubmittedWorkDone());
-      else await awaitGpu(() => mapped.mapAsync(GPUMapMode.READ));
+      const submitted = performance.now();
+      if (!mapped) await awaitGpu(() => device.queue.onSubmittedWorkDone(), expectedWait());
+      else await awaitGpu(() => mapped.mapAsync(GPUMapMode.READ), expectedWait());
+      recentWaits = [performance.now() - submitted, ...recentWaits.slice(0, 2)];
       const err = takeError();
       if (err) {
         mapped?.destroy();
