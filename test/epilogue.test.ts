@@ -42,6 +42,15 @@ describe('epilogue fusion', () => {
     await checkAgainstReference(f, specs, { rtol: 1e-4, atol: 1e-5, gen: uniform(-1, 1) });
   });
 
+  it('a root that is a reshape of an elementwise expression (not of the product itself, which is an alias)', async () => {
+    const f = ({ x, w, b }: { x: Tensor; w: Tensor; b: Tensor }) => ({ y: matmul(x, w).add(b).reshape([70, 10, 13]), alias: matmul(x.neg(), w).reshape([70, 13, 10]) });
+    const specs = { x: spec([70, 150]), w: spec([150, 130]), b: spec([130]) };
+    const ls = await labels(f, specs);
+    expect(ls.filter((l) => /^matmul#\d+\+reshape#\d+:mm$/.test(l)).length).toBe(1);
+    expect(split(ls).fused.length).toBe(1);
+    await checkAgainstReference(f, specs, { rtol: 1e-4, atol: 1e-5, gen: uniform(-1, 1) });
+  });
+
   it('in the tiled kernel GPUs get and in the portable kernel', async () => {
     const f = ({ a, b, c }: { a: Tensor; b: Tensor; c: Tensor }) => ({ big: matmul(a, b).add(c).tanh(), small: matmul(a.slice([[0, 5], null]), b.slice([null, [0, 7]])).mul(2) });
     const specs = { a: spec([130, 150]), b: spec([150, 70]), c: spec([70]) };

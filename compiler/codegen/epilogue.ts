@@ -39,8 +39,8 @@ function soleReader(x: Node, users: ReadonlyMap<number, readonly Node[]>, mat: R
 /**
  * Which materialised elementwise nodes are computed in the epilogue of which product: root id ->
  * the product node. A product qualifies when its primitive's kernels take an epilogue, it is not
- * an output, and its only reader is one elementwise root of the same size and dtype (not a
- * reshape, which is a view of the product's buffer) that reads it at its own position; the fused
+ * an output, and its only reader is one elementwise root of the same size and dtype that reads
+ * it at its own position; the fused
  * kernel must still bind within `maxInputs` buffers. One product per root.
  */
 export function findEpilogues(nodes: readonly Node[], users: ReadonlyMap<number, readonly Node[]>, mat: ReadonlySet<number>, keep: ReadonlySet<number>, maxInputs: number): Map<number, Node> {
@@ -49,7 +49,8 @@ export function findEpilogues(nodes: readonly Node[], users: ReadonlyMap<number,
     const em = emissionOf(x);
     if (em.kind !== 'kernel' || !em.epilogue || !mat.has(x.id) || keep.has(x.id)) continue;
     const root = soleReader(x, users, mat);
-    if (!root || root.op === 'reshape' || fused.has(root.id)) continue;
+    // (a reshape of the product itself is an alias of its buffer, not a kernel)
+    if (!root || (root.op === 'reshape' && mat.has(root.inputs[0].id)) || fused.has(root.id)) continue;
     if (root.type.dtype !== x.type.dtype || numel(root.type.shape) !== numel(x.type.shape) || numel(x.type.shape) === 0) continue;
     const others = [...leafBuffers(root, mat)].filter((l) => l.id !== x.id);
     if (others.length + x.inputs.length > maxInputs) continue;
