@@ -238,26 +238,88 @@ const IDENTITY: Record<string, (d: DType) => string> = {
  * scalar and the kernel generated again.
  */
 function emitSiblings(roots: readonly Node[], mat: ReadonlySet<number>): EmittedKernel {
-  const combine = primitive(roots[0].op).emission;
-  const reduce = combine.kind === 'reduce' ? combine.combine : undefined;
-  const readSet = new Map<number, Node>();
-  for (const r of roots) for (const l of leafBuffers(r, mat)) readSet.set(l.id, l);
-  const reads = [...readSet.values()];
-  const shape = roots[0].type.shape;
+  return emitSegments([roots], mat);
+}
+
+/** One part of a kernel: same-shape elementwise roots, or one reduction. */
+type Segment = readonly Node[];
+
+/**
+ * The segments of a schedule group: its same-shape elementwise members together (siblings share
+ * loads), each reduction alone.
+ */
+function segmentsOf(group: readonly Node[]): Segment[] {
+  const byShape = new Map<string, Node[]>();
+  const out: Node[][] = [];
+  for (const n of group) {
+    if (primitive(n.op).emission.kind === 'reduce') {
+      out.push([n]);
+      continue;
+    }
+    const key = n.type.shape.join();
+    let seg = byShape.get(key);
+    if (!seg) byShape.set(key, (seg = [])), out.push(seg);
+    seg.push(n);
+  }
+  return out;
+}
+
+const widthOf = (seg: Segment): number => {
+  const shape = seg[0].type.shape;
   const C = shape.length ? shape[shape.length - 1] : 1;
   const width = C % 4 === 0 ? 4 : C % 2 === 0 ? 2 : 1;
-  if (width === 1 || numel(shape) === 0 || !roots.every((r) => byteSize(r.type.dtype) === 4)) return siblingsKernel(roots, reads, shape, undefined, reduce);
+  return numel(shape) === 0 || !seg.every((r) => byteSize(r.type.dtype) === 4) ? 1 : width;
+};
+
+/**
+ * One kernel for several segments (a group of small independent kernels packed into one
+ * dispatch, see groupSiblings): segment k runs on invocations [start_k, start_k + its count).
+ * A buffer is declared as vectors only where every segment reading it reads it so, at one width.
+ */
+function emitSegments(segs: readonly Segment[], mat: ReadonlySet<number>): EmittedKernel {
+  const readSet = new Map<number, Node>();
+  for (const seg of segs) for (const r of seg) for (const l of leafBuffers(r, mat)) readSet.set(l.id, l);
+  const reads = [...readSet.values()];
+  const widths = segs.map(widthOf);
   let scalar = new Set<number>();
   for (;;) {
-    const lanes: Lanes = { width, names: [], scalar, scalarUse: new Set() };
-    const k = siblingsKernel(roots, reads, shape, lanes, reduce);
-    if (lanes.scalarUse.size === 0) return k;
-    scalar = new Set([...scalar, ...lanes.scalarUse]);
+    const lanes = segs.map((_, k): Lanes | undefined => (widths[k] > 1 ? { width: widths[k], names: [], scalar, scalarUse: new Set() } : undefined));
+    let first = 0;
+    const bodies = segs.map((seg, k) => {
+      const b = segmentBody(seg, reads, first, lanes[k]);
+      first += seg.length;
+      return b;
+    });
+    const more = new Set(scalar);
+    for (const l of lanes) for (const id of l?.scalarUse ?? []) more.add(id);
+    // a buffer read as vectors of one width by one segment and otherwise by another is scalar
+    const widthsOf = new Map<number, Set<number>>();
+    bodies.forEach((b, k) => {
+      for (const r of b.reads) {
+        const w = b.eb.isVector(r) ? widths[k] : 1;
+        widthsOf.set(r.id, (widthsOf.get(r.id) ?? new Set()).add(w));
+      }
+    });
+    for (const [id, ws] of widthsOf) if (ws.size > 1) more.add(id);
+    if (more.size === scalar.size) return packKernel(segs, reads, bodies, widthsOf);
+    scalar = more;
   }
 }
 
-/** `reduce`: the one root is a reduction (keeping its axes as size 1), each lane with its own accumulator. */
-function siblingsKernel(roots: readonly Node[], reads: readonly Node[], shape: readonly number[], lanesIn?: Lanes, reduce?: ReduceCombine): EmittedKernel {
+interface SegmentBody {
+  readonly lines: readonly string[];
+  readonly invocations: number;
+  readonly eb: ExprBuilder;
+  /** the buffers this segment reads */
+  readonly reads: readonly Node[];
+  readonly width: number;
+}
+
+/** The statements computing one segment from its invocation index `tid`; its roots are outputs `first`... */
+function segmentBody(seg: Segment, reads: readonly Node[], first: number, lanesIn?: Lanes): SegmentBody {
+  const shape = seg[0].type.shape;
+  const combine = primitive(seg[0].op).emission;
+  const reduce = combine.kind === 'reduce' ? combine.combine : undefined;
   const top = new Scope();
   const width = lanesIn ? lanesIn.width : 1;
   const { lines, idx } = unravel(lanesIn ? `(tid * ${width})` : 'tid', shape, 'o');
@@ -272,27 +334,49 @@ function siblingsKernel(roots: readonly Node[], reads: readonly Node[], shape: r
     laneIdx = names.map((nm) => [...idx.slice(0, -1), nm]);
   }
   const eb = new ExprBuilder(reads, lanes);
-  roots.forEach((r, i) => {
+  seg.forEach((r, k) => {
+    const i = first + k;
     const vals = reduce ? reduceLanes(r, reduce, laneIdx, eb, top) : laneIdx.map((li) => eb.gen(r, li, top, true));
     const st = storageType(r.type.dtype);
     top.lines.push(lanes ? `out${i}[tid] = vec${width}<${st}>(${vals.map((v) => storeConv(v, r.type.dtype)).join(', ')});` : `st_out${i}(tid, ${vals[0]});`);
   });
-  const invocations = numel(shape) / width;
+  const mine = new Set(seg.flatMap((r) => [...leafBuffers(r, new Set(reads.map((n) => n.id)))].map((n) => n.id)));
+  return { lines: top.lines, invocations: numel(shape) / width, eb, reads: reads.filter((n) => mine.has(n.id)), width };
+}
+
+/** The WGSL and bindings of a kernel of segments (one segment: the plain frame, `tid` checked against its count). */
+function packKernel(segs: readonly Segment[], reads: readonly Node[], bodies: readonly SegmentBody[], widthsOf: ReadonlyMap<number, ReadonlySet<number>>): EmittedKernel {
+  const roots = segs.flat();
+  const vecWidth = (n: Node) => [...(widthsOf.get(n.id) ?? [1])][0];
+  const widthOfRoot = new Map(bodies.flatMap((b, k) => segs[k].map((r) => [r.id, b.eb.lanes ? b.width : 1] as const)));
   const needF16 = [...roots, ...reads].some((t) => t.type.dtype === 'f16');
-  const vec = (t: string, v: boolean) => (v ? `vec${width}<${t}>` : t);
+  const vec = (t: string, w: number) => (w > 1 ? `vec${w}<${t}>` : t);
+  const helpers = new Map<string, string>();
+  for (const b of bodies) for (const [k, v] of b.eb.helpers) helpers.set(k, v);
+  const invocations = bodies.reduce((a, b) => a + b.invocations, 0);
+  let start = 0;
+  const main =
+    bodies.length === 1
+      ? ['  let tid = i32(gid.x + gid.y * nwg.x * 64u);', `  if (tid >= ${invocations}) { return; }`, ...bodies[0].lines.map((l) => '  ' + l)]
+      : [
+          '  let g = i32(gid.x + gid.y * nwg.x * 64u);',
+          ...bodies.flatMap((b) => {
+            const from = start;
+            start += b.invocations;
+            return [`  if (g < ${start}) {`, `    let tid = g${from ? ` - ${from}` : ''};`, ...b.lines.map((l) => '    ' + l), '    return;', '  }'];
+          }),
+        ];
   const wgsl = [
     needF16 ? 'enable f16;' : '',
-    ...roots.map((r, i) => `@group(0) @binding(${i}) var<storage, read_write> out${i}: array<${vec(storageType(r.type.dtype), !!lanes)}>;`),
-    ...reads.map((r, i) => `@group(0) @binding(${roots.length + i}) var<storage, read> in${i}: array<${vec(storageType(r.type.dtype), eb.isVector(r))}>;`),
-    ...(lanes ? [] : roots.map((r, i) => `fn st_out${i}(i: i32, v: ${valueType(r.type.dtype)}) { out${i}[i] = ${storeConv('v', r.type.dtype)}; }`)),
-    ...reads.flatMap((r, i) => (eb.isVector(r) ? [] : [`fn ld_in${i}(i: i32) -> ${valueType(r.type.dtype)} { return ${loadConv(`in${i}[i]`, r.type.dtype)}; }`])),
+    ...roots.map((r, i) => `@group(0) @binding(${i}) var<storage, read_write> out${i}: array<${vec(storageType(r.type.dtype), widthOfRoot.get(r.id)!)}>;`),
+    ...reads.map((r, i) => `@group(0) @binding(${roots.length + i}) var<storage, read> in${i}: array<${vec(storageType(r.type.dtype), vecWidth(r))}>;`),
+    ...roots.flatMap((r, i) => (widthOfRoot.get(r.id)! > 1 ? [] : [`fn st_out${i}(i: i32, v: ${valueType(r.type.dtype)}) { out${i}[i] = ${storeConv('v', r.type.dtype)}; }`])),
+    ...reads.flatMap((r, i) => (vecWidth(r) > 1 ? [] : [`fn ld_in${i}(i: i32) -> ${valueType(r.type.dtype)} { return ${loadConv(`in${i}[i]`, r.type.dtype)}; }`])),
     WGSL_SPECIAL_FLOATS,
-    ...eb.helpers.values(),
+    ...helpers.values(),
     '@compute @workgroup_size(64)',
     'fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {',
-    '  let tid = i32(gid.x + gid.y * nwg.x * 64u);',
-    `  if (tid >= ${invocations}) { return; }`,
-    top.lines.map((l) => '  ' + l).join('\n'),
+    ...main,
     '}',
   ]
     .filter((l) => l !== '')
@@ -335,7 +419,7 @@ function reduceLanes(n: Node, combine: ReduceCombine, laneIdx: readonly (readonl
  * or (`epilogues`, see compiler/codegen/epilogue.ts) a product computed with the elementwise root it feeds.
  */
 export function emitGroup(group: readonly Node[], mat: ReadonlySet<number>, features: ReadonlySet<string>, device: DeviceTraits = PORTABLE_DEVICE, epilogues: ReadonlyMap<number, Node> = new Map()): EmittedKernel[] {
-  if (group.length > 1) return [emitSiblings(group, mat)];
+  if (group.length > 1) return [emitSegments(segmentsOf(group), mat)];
   const product = epilogues.get(group[0].id);
   return product ? emitKernels(product, mat, features, device, group[0]) : emitKernels(group[0], mat, features, device);
 }

@@ -24,11 +24,19 @@ export interface Schedule {
 }
 
 const MAX_SIBLINGS = 8;
+/**
+ * Kernels this small (outputs, and every buffer they read, in elements) may share a dispatch with
+ * unrelated ones: each dispatch costs ~50 us on llvmpipe, more than such a kernel's own work
+ * (the per-parameter norms and updates of an optimizer step).
+ */
+const PACK_OUTPUTS = 1 << 12;
+const PACK_READS = 1 << 16;
 
 /**
  * Sibling fusion: elementwise kernels of the same shape that do not read each other become one
  * kernel with several outputs, so shared inputs are loaded and shared subexpressions computed
- * once (an optimizer update writes a parameter and its two moments from the same gradient).
+ * once (an optimizer update writes a parameter and its two moments from the same gradient); and
+ * small elementwise kernels and reductions of any shapes share one dispatch (PACK_OUTPUTS).
  * A group is emitted where its last member was; a kernel that reads a member closes the group,
  * so nothing between its members depends on them.
  */
@@ -36,7 +44,7 @@ export function groupSiblings(kernels: readonly Node[], mat: ReadonlySet<number>
   const byId = new Map(all.map((n) => [n.id, n]));
   // a reshape alias reads its root's buffer: a kernel reading it reads the root's kernel
   const rootOf = (n: Node): Node => (aliases.has(n.id) ? rootOf(n.inputs[0]) : n);
-  interface Group { members: Node[]; ids: Set<number>; reads: Set<number>; closed: boolean; key: string }
+  interface Group { members: Node[]; ids: Set<number>; reads: Set<number>; closed: boolean; key: string; small: boolean }
   const order: Group[] = [];
   const open: Group[] = [];
   for (const n of kernels) {
@@ -45,30 +53,35 @@ export function groupSiblings(kernels: readonly Node[], mat: ReadonlySet<number>
     const reads = new Set(leaves.map((l) => l.id));
     for (const g of open) if (!g.closed && leaves.some((l) => g.ids.has(rootOf(l).id))) g.closed = true;
     const key = kindOf(n) === 'fusable' && !epilogues.has(n.id) ? n.type.shape.join(',') : '';
+    const small = (kindOf(n) === 'fusable' || kindOf(n) === 'reduce') && !epilogues.has(n.id) && numel(n.type.shape) <= PACK_OUTPUTS && leaves.every((l) => numel(l.type.shape) <= PACK_READS);
+    const fits = (g: Group) => !g.closed && g.members.length < MAX_SIBLINGS && new Set([...g.reads, ...reads]).size + g.members.length + 1 <= maxBindings;
     // join the open group that shares the most input data with it, if that is substantial:
     // unrelated kernels gain little from sharing a dispatch and would crowd out related ones
     let target: Group | undefined;
     let best = numel(n.type.shape) / 2;
     if (key) {
       for (const g of open) {
-        if (g.closed || g.key !== key || g.members.length >= MAX_SIBLINGS || new Set([...g.reads, ...reads]).size + g.members.length + 1 > maxBindings) continue;
+        if (g.key !== key || !fits(g)) continue;
         let shared = 0;
         for (const r of reads) if (g.reads.has(r)) shared += numel(byId.get(r)!.type.shape);
         for (const m of g.members) if (m.inputs.some((i) => n.inputs.includes(i))) shared += numel(n.type.shape);
         if (shared >= best) [best, target] = [shared, g];
       }
     }
+    // else a small kernel joins the latest open group of small ones, whatever their shapes
+    if (!target && small) target = open.findLast((g) => g.small && fits(g));
     if (target) {
       target.members.push(n);
+      target.small &&= small;
       target.ids.add(n.id);
       for (const r of reads) target.reads.add(r);
       order.splice(order.indexOf(target), 1);
       order.push(target);
       continue;
     }
-    const g: Group = { members: [n], ids: new Set([n.id]), reads, closed: !key, key };
+    const g: Group = { members: [n], ids: new Set([n.id]), reads, closed: !key && !small, key, small };
     order.push(g);
-    if (key) open.push(g);
+    if (key || small) open.push(g);
   }
   return order.map((g) => g.members);
 }
