@@ -9,16 +9,8 @@
  *   tamed `setImmediate` for us and for the peers (see runtime/poll.ts);
  * - the figure is the median of the timed calls.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { awaitGpu } from '../runtime/poll';
 import type { Case } from './types';
-
-// V8's garbage collector, run before every timed call (untimed) so that one contestant's garbage
-// (jax-js wasm's and TF.js's arrays) is not collected, by threads competing with the shader
-// threads for the 2 cores, during the next contestant's call
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
 
 export const median = (xs: readonly number[]): number => {
   if (xs.length === 0) return NaN;
@@ -30,9 +22,6 @@ export const median = (xs: readonly number[]): number => {
 /** One timed call: `prepare` (untimed), then `run` under the tamed poller. */
 export async function timeOnce(c: Case): Promise<number> {
   await c.prepare?.();
-  collectGarbage();
-  // V8 finishes sweeping on helper threads after a collection: let that end before timing
-  await new Promise((resolve) => setTimeout(resolve, 20));
   const t0 = performance.now();
   await awaitGpu(() => c.run());
   return performance.now() - t0;
