@@ -8,6 +8,7 @@ import { numel } from '../compiler/ir';
 import { byteSize } from '../compiler/dtype';
 import { schedule } from '../compiler/codegen/schedule';
 import { emitGroup } from '../compiler/codegen/emit';
+import { shareTextures, textureId } from '../compiler/codegen/shared-textures';
 import type { DeviceTraits, Grid } from '../compiler/primitive';
 import { tunedChoices } from './tune-table';
 import { PORTABLE_DEVICE } from '../compiler/primitive';
@@ -127,7 +128,9 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
   const g = splitOversized(device, { maxBindingBytes: target.maxStorageBufferBindingSize, offsetAlignment: target.minStorageBufferOffsetAlignment });
   const maxInputs = Math.max(1, Math.min(15, target.maxStorageBuffersPerShaderStage - 1));
   const sched = schedule(g, maxInputs);
-  const kernels = sched.groups.flatMap((grp) => emitGroup(grp, sched.materialised, target.features, traits, sched.epilogues));
+  const shared = shareTextures(sched.groups.flatMap((grp) => emitGroup(grp, sched.materialised, target.features, traits, sched.epilogues)));
+  const kernels = shared.kernels;
+  const texture = (k: (typeof kernels)[number], key: string) => shared.canonical(textureId(k, key));
   for (const k of [...kernels.flatMap((kk) => kk.outputs), ...kernels.flatMap((kk) => kk.reads)]) {
     if (bytesOf(k) > target.maxStorageBufferBindingSize)
       throw new PlanError(
@@ -185,14 +188,14 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
       wgsl: k.wgsl,
       groups: k.groups,
       ...(isConstant(k) ? { constant: true } : {}),
-      ...(k.copy ? { copy: { texture: `${k.node.id}:${k.copy.key}`, from: k.copy.from, width: k.copy.width, bytesPerRow: k.copy.bytesPerRow, regions: k.copy.regions } } : {}),
+      ...(k.copy ? { copy: { texture: texture(k, k.copy.key), from: k.copy.from, width: k.copy.width, bytesPerRow: k.copy.bytesPerRow, regions: k.copy.regions } } : {}),
       bindings: k.bindings.map((b): PlanBinding => {
         switch (b.kind) {
           case 'out':
           case 'in':
             return bufferBinding(b.kind, b.node);
           case 'texture':
-            return { kind: 'texture', id: `${k.node.id}:${b.key}`, access: b.access, width: b.width, height: b.height };
+            return { kind: 'texture', id: texture(k, b.key), access: b.access, width: b.width, height: b.height };
           case 'uniform':
             return { kind: 'uniform', data: Array.from(b.data) };
           case 'scratch':

@@ -87,6 +87,11 @@ describe('fused attention backward (flash_attention_dq, _dk, _dv)', () => {
     for (const want of ['flash', 'dq', 'dk', 'dv']) expect(ls).toContain(want);
     // the log-sum-exps come from the forward kernel: no second pass over the scores
     expect(ls.filter((l) => l === 'flash').length).toBe(1);
+    // each operand packed once per layout (compiler/codegen/shared-textures.ts): k for the forward,
+    // dq, dk and dv kernels, q and dO once for the three backward ones; 16 packs without sharing
+    expect(ls.filter((l) => l === 'packK').length).toBe(1);
+    expect(ls.filter((l) => l === 'packO').length).toBe(1);
+    expect(ls.filter((l) => l?.startsWith('pack')).length).toBe(9);
     // nothing holds a 70 x 70 block of scores per head
     expect(exe.plan!.kernels.flatMap((k) => k.bindings).some((b) => (b.kind === 'out' || b.kind === 'in') && (b.bytes ?? 0) >= 2 * 70 * 70 * 4)).toBe(false);
     const portable = (await compileTraced(optimize(t.graph), t.inputs, BACKEND, undefined, true)).kernels.map((k) => k.label);
