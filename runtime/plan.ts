@@ -8,7 +8,7 @@ import { numel } from '../compiler/ir';
 import { byteSize } from '../compiler/dtype';
 import { schedule } from '../compiler/codegen/schedule';
 import { emitGroup } from '../compiler/codegen/emit';
-import { shareTextures, textureId } from '../compiler/codegen/shared-textures';
+import { shareTextures, textureId, textureWritten } from '../compiler/codegen/shared-textures';
 import type { DeviceTraits, Grid } from '../compiler/primitive';
 import { tunedChoices } from './tune-table';
 import { PORTABLE_DEVICE } from '../compiler/primitive';
@@ -157,7 +157,7 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
   const plan = planBuffers(rooted, g.inputs, g.outputs.map(([, n]) => n), bytesOf, externalIds);
   const slot = (n: Node) => plan.slotOf.get(n.id) ?? -1;
   const isConstant = (k: (typeof kernels)[number]) =>
-    (k.copy !== undefined || k.bindings.some((b) => b.kind === 'texture' && b.access === 'write')) &&
+    textureWritten(k) !== undefined &&
     k.bindings.every((b) => b.kind !== 'out') &&
     k.bindings.every((b) => {
       if (b.kind !== 'in') return true;

@@ -12,6 +12,21 @@ import { getGpu } from '../runtime/gpu';
 
 const tol = { rtol: 2e-5, atol: 2e-5 };
 
+/**
+ * Rows of C values, five kinds in turn: -inf in places; all -inf (softmax 0/0: NaN like the
+ * reference); one +inf; values around 1000 spread by 1 (a one-pass sum of squares loses the
+ * variance there); one massive value first.
+ */
+const awkwardRows = (C: number) => (n: number, r: () => number) =>
+  Array.from({ length: n }, (_, i) => {
+    const [row, c] = [Math.floor(i / C) % 5, i % C];
+    if (row === 0) return c % 3 === 1 ? -Infinity : r() * 4 - 2;
+    if (row === 1) return -Infinity;
+    if (row === 2) return c === 5 ? Infinity : r();
+    if (row === 3) return 1000 + r();
+    return c === 0 ? 3e5 : 1000 + r();
+  });
+
 describe('composites (expanded into primitives) on WebGPU match the reference', () => {
   it('gelu (erf and tanh), silu', async () => {
     await checkAgainstReference(({ x }: { x: Tensor }) => ({ g: gelu(x), t: gelu(x, 'tanh'), s: silu(x) }), { x: spec([5, 21]) }, { gen: uniform(-6, 6), ...tol });
@@ -38,19 +53,8 @@ describe('composites (expanded into primitives) on WebGPU match the reference', 
     );
   });
   it('vec4 row kernels on awkward rows: -inf entries, a row of -inf, +inf, a large offset, one massive value', async () => {
-    // row 0: -inf in places; row 1: all -inf (0/0: NaN like the reference); row 2: one +inf;
-    // row 3: values around 1000 spread by 1 (a one-pass sum of squares loses the variance there);
-    // row 4: one massive value first
     const C = 16;
-    const gen = (n: number, r: () => number) =>
-      Array.from({ length: n }, (_, i) => {
-        const [row, c] = [Math.floor(i / C) % 5, i % C];
-        if (row === 0) return c % 3 === 1 ? -Infinity : r() * 4 - 2;
-        if (row === 1) return -Infinity;
-        if (row === 2) return c === 5 ? Infinity : r();
-        if (row === 3) return 1000 + r();
-        return c === 0 ? 3e5 : 1000 + r();
-      });
+    const gen = awkwardRows(C);
     await checkAgainstReference(({ x }: { x: Tensor }) => ({ s: softmax(x, -1), l: logSoftmax(x, -1) }), { x: spec([2, 5, C]) }, { rtol: 1e-4, atol: 1e-6, gen: { x: gen } });
     const norms = (n: number, r: () => number) => gen(n, r).map((v, i) => (Math.floor(i / C) % 5 < 3 ? r() * 3 : v));
     await checkAgainstReference(({ x }: { x: Tensor }) => ({ ln: layerNorm(x), rms: rmsNorm(x, undefined, 1e-6) }), { x: spec([2, 5, C]) }, { rtol: 2e-4, atol: 2e-4, gen: { x: norms } });
@@ -62,18 +66,7 @@ describe('composites (expanded into primitives) on WebGPU match the reference', 
     const exe = await compileTraced(optimize(t.graph), t.inputs, BACKEND);
     const gpu = await getGpu();
     if (gpu.features.has('subgroups')) expect(exe.kernels.filter((k) => /softmax-sg$/.test(k.label)).length).toBe(4);
-    // a: the awkward rows of the test above (a row of -inf is NaN, as in the reference)
-    const C = 32;
-    const awkward = (n: number, r: () => number) =>
-      Array.from({ length: n }, (_, i) => {
-        const [row, c] = [Math.floor(i / C) % 5, i % C];
-        if (row === 0) return c % 3 === 1 ? -Infinity : r() * 4 - 2;
-        if (row === 1) return -Infinity;
-        if (row === 2) return c === 5 ? Infinity : r();
-        if (row === 3) return 1000 + r();
-        return c === 0 ? 3e5 : 1000 + r();
-      });
-    await checkAgainstReference(f, specs, { rtol: 1e-4, atol: 1e-6, gen: { a: awkward, b: uniform(-1, 1), c: uniform(-1, 1) } });
+    await checkAgainstReference(f, specs, { rtol: 1e-4, atol: 1e-6, gen: { a: awkwardRows(32), b: uniform(-1, 1), c: uniform(-1, 1) } });
   });
   it('attention: plain, causal, grouped-query (4 query heads per kv head) and masked', async () => {
     await checkAgainstReference(

@@ -39,6 +39,8 @@ export interface EmittedKernel {
 function loadConv(v: string, d: DType): string {
   return d === 'bool' ? `(${v} != 0u)` : d === 'f16' ? `f32(${v})` : v;
 }
+/** `fn ld_<array>(i)`: element i of a bound buffer in its value type */
+const loaderDecl = (array: string, d: DType) => `fn ld_${array}(i: i32) -> ${valueType(d)} { return ${loadConv(`${array}[i]`, d)}; }`;
 function storeConv(v: string, d: DType): string {
   return d === 'bool' ? `select(0u, 1u, ${v})` : d === 'f16' ? `f16(${v})` : v;
 }
@@ -229,18 +231,6 @@ const IDENTITY: Record<string, (d: DType) => string> = {
   min: (d) => (valueType(d) === 'f32' ? 'inf_f32()' : valueType(d) === 'i32' ? '2147483647i' : '4294967295u'),
 };
 
-/**
- * Elementwise roots of one shape computed by one kernel (one root, or same-shape siblings sharing
- * loads and subexpressions). When the last axis is a multiple of 4 (else of 2) and every value
- * is 4 bytes, an invocation computes four (two) neighbouring outputs: reads along the last axis
- * become one vector load and the store one vector store (vec4: about 3x faster on llvmpipe, where
- * every storage access is a masked per-lane load). Leaves read any other way are re-declared
- * scalar and the kernel generated again.
- */
-function emitSiblings(roots: readonly Node[], mat: ReadonlySet<number>): EmittedKernel {
-  return emitSegments([roots], mat);
-}
-
 /** One part of a kernel: same-shape elementwise roots, or one reduction. */
 type Segment = readonly Node[];
 
@@ -272,14 +262,20 @@ const widthOf = (seg: Segment): number => {
 };
 
 /**
- * One kernel for several segments (a group of small independent kernels packed into one
- * dispatch, see groupSiblings): segment k runs on invocations [start_k, start_k + its count).
- * A buffer is declared as vectors only where every segment reading it reads it so, at one width.
+ * Elementwise roots of one shape computed by one kernel (one root, or same-shape siblings sharing
+ * loads and subexpressions). When the last axis is a multiple of 4 (else of 2) and every value
+ * is 4 bytes, an invocation computes four (two) neighbouring outputs: reads along the last axis
+ * become one vector load and the store one vector store (vec4: about 3x faster on llvmpipe, where
+ * every storage access is a masked per-lane load). Leaves read any other way are re-declared
+ * scalar and the kernel generated again.
+ *
+ * Several segments (a group of small independent kernels packed into one dispatch, see
+ * groupSiblings): segment k runs on invocations [start_k, start_k + its count). A buffer is
+ * declared as vectors only where every segment reading it reads it so, at one width.
  */
 function emitSegments(segs: readonly Segment[], mat: ReadonlySet<number>): EmittedKernel {
-  const readSet = new Map<number, Node>();
-  for (const seg of segs) for (const r of seg) for (const l of leafBuffers(r, mat)) readSet.set(l.id, l);
-  const reads = [...readSet.values()];
+  const segReads = segs.map((seg) => [...new Set(seg.flatMap((r) => [...leafBuffers(r, mat)]))]);
+  const reads = [...new Set(segReads.flat())];
   const widths = segs.map(widthOf);
   let scalar = new Set<number>();
   for (;;) {
@@ -295,7 +291,7 @@ function emitSegments(segs: readonly Segment[], mat: ReadonlySet<number>): Emitt
     // a buffer read as vectors of one width by one segment and otherwise by another is scalar
     const widthsOf = new Map<number, Set<number>>();
     bodies.forEach((b, k) => {
-      for (const r of b.reads) {
+      for (const r of segReads[k]) {
         const w = b.eb.isVector(r) ? widths[k] : 1;
         widthsOf.set(r.id, (widthsOf.get(r.id) ?? new Set()).add(w));
       }
@@ -310,8 +306,7 @@ interface SegmentBody {
   readonly lines: readonly string[];
   readonly invocations: number;
   readonly eb: ExprBuilder;
-  /** the buffers this segment reads */
-  readonly reads: readonly Node[];
+  /** outputs per invocation (1: no lanes) */
   readonly width: number;
 }
 
@@ -340,15 +335,14 @@ function segmentBody(seg: Segment, reads: readonly Node[], first: number, lanesI
     const st = storageType(r.type.dtype);
     top.lines.push(lanes ? `out${i}[tid] = vec${width}<${st}>(${vals.map((v) => storeConv(v, r.type.dtype)).join(', ')});` : `st_out${i}(tid, ${vals[0]});`);
   });
-  const mine = new Set(seg.flatMap((r) => [...leafBuffers(r, new Set(reads.map((n) => n.id)))].map((n) => n.id)));
-  return { lines: top.lines, invocations: numel(shape) / width, eb, reads: reads.filter((n) => mine.has(n.id)), width };
+  return { lines: top.lines, invocations: numel(shape) / width, eb, width };
 }
 
 /** The WGSL and bindings of a kernel of segments (one segment: the plain frame, `tid` checked against its count). */
 function packKernel(segs: readonly Segment[], reads: readonly Node[], bodies: readonly SegmentBody[], widthsOf: ReadonlyMap<number, ReadonlySet<number>>): EmittedKernel {
   const roots = segs.flat();
   const vecWidth = (n: Node) => [...(widthsOf.get(n.id) ?? [1])][0];
-  const widthOfRoot = new Map(bodies.flatMap((b, k) => segs[k].map((r) => [r.id, b.eb.lanes ? b.width : 1] as const)));
+  const widthOfRoot = new Map(bodies.flatMap((b, k) => segs[k].map((r) => [r.id, b.width] as const)));
   const needF16 = [...roots, ...reads].some((t) => t.type.dtype === 'f16');
   const vec = (t: string, w: number) => (w > 1 ? `vec${w}<${t}>` : t);
   const helpers = new Map<string, string>();
@@ -371,7 +365,7 @@ function packKernel(segs: readonly Segment[], reads: readonly Node[], bodies: re
     ...roots.map((r, i) => `@group(0) @binding(${i}) var<storage, read_write> out${i}: array<${vec(storageType(r.type.dtype), widthOfRoot.get(r.id)!)}>;`),
     ...reads.map((r, i) => `@group(0) @binding(${roots.length + i}) var<storage, read> in${i}: array<${vec(storageType(r.type.dtype), vecWidth(r))}>;`),
     ...roots.flatMap((r, i) => (widthOfRoot.get(r.id)! > 1 ? [] : [`fn st_out${i}(i: i32, v: ${valueType(r.type.dtype)}) { out${i}[i] = ${storeConv('v', r.type.dtype)}; }`])),
-    ...reads.flatMap((r, i) => (vecWidth(r) > 1 ? [] : [`fn ld_in${i}(i: i32) -> ${valueType(r.type.dtype)} { return ${loadConv(`in${i}[i]`, r.type.dtype)}; }`])),
+    ...reads.flatMap((r, i) => (vecWidth(r) > 1 ? [] : [loaderDecl(`in${i}`, r.type.dtype)])),
     WGSL_SPECIAL_FLOATS,
     ...helpers.values(),
     '@compute @workgroup_size(64)',
@@ -440,7 +434,7 @@ function epilogueDecls(product: Node, root: Node | undefined, mat: ReadonlySet<n
   const value = eb.gen(root, idx, top, true);
   const wgsl = [
     ...leaves.map((l, j) => `@group(0) @binding(${first + j}) var<storage, read> epi_in${j}: array<${storageType(l.type.dtype)}>;`),
-    ...leaves.map((l, j) => `fn ld_epi_in${j}(i: i32) -> ${valueType(l.type.dtype)} { return ${loadConv(`epi_in${j}[i]`, l.type.dtype)}; }`),
+    ...leaves.map((l, j) => loaderDecl(`epi_in${j}`, l.type.dtype)),
     specialFloats ? WGSL_SPECIAL_FLOATS : '',
     ...eb.helpers.values(),
     `fn epilogue(i: u32, v: ${vt}) -> ${vt} {`,
@@ -458,7 +452,7 @@ const withF16 = (wgsl: string, leaves: readonly Node[]) => (leaves.some((l) => l
 export function emitKernels(n: Node, mat: ReadonlySet<number>, features: ReadonlySet<string>, device: DeviceTraits = PORTABLE_DEVICE, root?: Node): EmittedKernel[] {
   const p = primitive(n.op);
   const em = p.emission;
-  if (em.kind === 'fusable' || em.kind === 'reduce') return [emitSiblings([n], mat)];
+  if (em.kind === 'fusable' || em.kind === 'reduce') return [emitSegments([[n]], mat)];
   if (em.kind !== 'kernel') throw new Error(`no kernel for source ${n.op}`);
   if (root && !em.epilogue) throw new Error(`${n.op} takes no epilogue`);
   const reads = [...n.inputs];
@@ -483,7 +477,7 @@ export function emitKernels(n: Node, mat: ReadonlySet<number>, features: Readonl
     `@group(0) @binding(0) var<storage, read_write> out: array<${storageType(n.type.dtype)}>;`,
     ...reads.map((r, i) => `@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<${storageType(r.type.dtype)}>;`),
     `fn st_out(i: i32, v: ${valueType(n.type.dtype)}) { out[i] = ${storeConv(epi ? 'epilogue(u32(i), v)' : 'v', n.type.dtype)}; }`,
-    ...reads.map((r, i) => `fn ld_in${i}(i: i32) -> ${valueType(r.type.dtype)} { return ${loadConv(`in${i}[i]`, r.type.dtype)}; }`),
+    ...reads.map((r, i) => loaderDecl(`in${i}`, r.type.dtype)),
   ];
   const wgsl = [
     needF16 ? 'enable f16;' : '',

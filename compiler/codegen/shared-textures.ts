@@ -13,7 +13,7 @@ import type { EmittedKernel } from './emit';
 export const textureId = (k: EmittedKernel, key: string) => `${k.node.id}:${key}`;
 
 /** The texture a kernel writes (by a copy after it or by texture stores), if any. */
-const written = (k: EmittedKernel): string | undefined => {
+export const textureWritten = (k: EmittedKernel): string | undefined => {
   const store = k.bindings.find((b) => b.kind === 'texture' && b.access === 'write');
   return k.copy ? textureId(k, k.copy.key) : store?.kind === 'texture' ? textureId(k, store.key) : undefined;
 };
@@ -23,14 +23,14 @@ export function shareTextures(kernels: readonly EmittedKernel[]): { kernels: Emi
   const writers = new Map<string, number>();
   const sizes = new Map<string, Set<string>>();
   for (const k of kernels) {
-    const w = written(k);
+    const w = textureWritten(k);
     if (w) writers.set(w, (writers.get(w) ?? 0) + 1);
     for (const b of k.bindings) if (b.kind === 'texture') sizes.set(textureId(k, b.key), (sizes.get(textureId(k, b.key)) ?? new Set()).add(`${b.width}x${b.height}`));
   }
   const first = new Map<string, string>();
   const alias = new Map<string, string>();
   const kept = kernels.filter((k) => {
-    const t = written(k);
+    const t = textureWritten(k);
     if (!t || writers.get(t) !== 1 || sizes.get(t)?.size !== 1 || k.bindings.some((b) => b.kind === 'out')) return true;
     const signature = JSON.stringify([
       k.wgsl,
