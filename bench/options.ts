@@ -17,6 +17,8 @@ export interface BenchCliOptions {
   peers?: PeerName[];
   budget?: number;
   list?: boolean;
+  /** false (--single-width): no second pass of the peers at llvmpipe's other vector width */
+  otherWidth?: boolean;
 }
 
 const wholeNumber = (v: string) => {
@@ -46,5 +48,6 @@ export function benchCommand(cmd: Command): Command {
     .option('--warmup <n>', `warm-up calls per contestant, the same for all (default ${BENCH_DEFAULTS.warmup})`, wholeNumber)
     .option('--peers <list>', `comma-separated peers (default ${PEERS.join(',')}); 'none' for ours only`, peerList)
     .option('--budget <seconds>', `per contestant and row: fewer calls when one call is slow (default ${BENCH_DEFAULTS.budgetSeconds})`, atLeastOne)
+    .option('--no-other-width', 'on llvmpipe at 512-bit vectors, skip the second pass that times every contestant at 256 bits (each peer is reported at its faster width)')
     .option('--list', 'print the row names and exit');
 }

@@ -11,9 +11,11 @@
 import type { DType } from '../compiler/ir';
 import type { RawKernel } from '../compiler/primitive';
 import { EPILOGUE_HOOK } from '../compiler/primitive';
-import { LANE_N, MM_ENTRY, TILE_N, bLoads, enableF16, fmaRows, packOperand, storage, storeTile } from './matmul-texture';
+import { LANE_N, bLoads, enableF16, fmaRows, mmEntry, packOperand, storage, storeTile, tileN } from './matmul-texture';
+import type { Lanes } from './matmul-texture';
 
-const TILE_M = 32;
+/** rows of a tile: four texels of A per lane */
+const tileM = (lanes: Lanes) => 4 * lanes;
 
 /** A 2-D window walk (1-D convolutions have one row: hp = oh = kh = 1). */
 export interface ConvWindow {
@@ -36,15 +38,16 @@ export interface ConvWindow {
 }
 
 /** Whether the texture path can take this convolution on a device with this texture limit. */
-export function convTextureFits(w: ConvWindow, maxDim: number): boolean {
+export function convTextureFits(w: ConvWindow, maxDim: number, lanes: Lanes): boolean {
   const rows = w.hp * w.wp;
   const cq = w.c / 4;
-  return w.c % 4 === 0 && w.oh * w.ow > 0 && w.n > 0 && cq > 0 && rows <= maxDim && cq * w.kh * w.kw <= maxDim && Math.ceil(w.n / TILE_N) * TILE_N <= maxDim;
+  return w.c % 4 === 0 && w.oh * w.ow > 0 && w.n > 0 && cq > 0 && rows <= maxDim && cq * w.kh * w.kw <= maxDim && Math.ceil(w.n / tileN(lanes)) * tileN(lanes) <= maxDim;
 }
 
-function convMmShader(out: DType): string {
-  const na = TILE_M / 8;
-  const lanes = Array.from({ length: na }, (_, i) => i);
+function convMmShader(out: DType, lanes: Lanes): string {
+  const TILE_M = tileM(lanes);
+  const na = TILE_M / lanes;
+  const texels = Array.from({ length: na }, (_, i) => i);
   return `enable subgroups;
 ${enableF16(out)}struct P { m: u32, n: u32, cq: u32, rows: u32, npad: u32, outOff: u32, ow: u32, kw: u32, taps: u32, shw: u32, sw: u32, dhw: u32, dw: u32 }
 @group(0) @binding(0) var<storage, read_write> out: array<${storage(out)}>;
@@ -52,12 +55,12 @@ ${enableF16(out)}struct P { m: u32, n: u32, cq: u32, rows: u32, npad: u32, outOf
 @group(0) @binding(2) var tb: texture_2d<f32>;
 @group(0) @binding(3) var<uniform> p: P;
 ${EPILOGUE_HOOK}
-${MM_ENTRY}
+${mmEntry(lanes)}
   // each lane's rows of the tile: the input position its output position's window starts at
   // (rows past M take row M - 1's: their products are not stored)
-${lanes.map((i) => `  let o${i} = min(mt * ${TILE_M}u + lane${i ? ` + ${8 * i}u` : ''}, p.m - 1u);
+${texels.map((i) => `  let o${i} = min(mt * ${TILE_M}u + lane${i ? ` + ${lanes * i}u` : ''}, p.m - 1u);
   let w${i} = i32(bat * p.rows + (o${i} / p.ow) * p.shw + (o${i} % p.ow) * p.sw);`).join('\n')}
-  let brow = i32(nt * ${TILE_N}u + lane * ${LANE_N}u);
+  let brow = i32(nt * ${tileN(lanes)}u + lane * ${LANE_N}u);
   var acc: array<vec4<f32>, ${2 * TILE_M}>;
   // one loop over K = taps x channel texels, the window offset moving on at each tap's end: a
   // loop over taps around a loop over texels ran 10-25% slower on llvmpipe (Whisper's stem:
@@ -67,22 +70,22 @@ ${lanes.map((i) => `  let o${i} = min(mt * ${TILE_M}u + lane${i ? ` + ${8 * i}u`
   var kq = 0i;
   var cq = 0i;
   var tap = 0u;
-${lanes.map((i) => `  var arow${i} = w${i};`).join('\n')}
+${texels.map((i) => `  var arow${i} = w${i};`).join('\n')}
   loop {
-${lanes.map((i) => `    let a${i} = textureLoad(ta, vec2<i32>(cq, arow${i}), 0);`).join('\n')}
+${texels.map((i) => `    let a${i} = textureLoad(ta, vec2<i32>(cq, arow${i}), 0);`).join('\n')}
 ${bLoads('kq', 'brow')}
-${fmaRows(TILE_M)}
+${fmaRows(TILE_M, lanes)}
     kq++;
     cq++;
     if (cq >= cqn) {
       cq = 0i;
       tap++;
       let off = i32((tap / p.kw) * p.dhw + (tap % p.kw) * p.dw);
-${lanes.map((i) => `      arow${i} = w${i} + off;`).join('\n')}
+${texels.map((i) => `      arow${i} = w${i} + off;`).join('\n')}
     }
     if (kq >= kqn) { break; }
   }
-${storeTile(out, TILE_M)}
+${storeTile(out, TILE_M, lanes)}
 }`;
 }
 
@@ -91,7 +94,9 @@ ${storeTile(out, TILE_M)}
  * input 1 the weights [n, kh * kw * c] (tap-major); the output [B, oh * ow, n]. The weights are
  * packed once; the input in groups of batches that fit a texture's height.
  */
-export function convTextureKernels(w: ConvWindow, out: DType, maxScratchBytes = 1 << 27, maxDim = 8192): RawKernel[] {
+export function convTextureKernels(w: ConvWindow, out: DType, lanes: Lanes, maxScratchBytes = 1 << 27, maxDim = 8192): RawKernel[] {
+  const TILE_N = tileN(lanes);
+  const TILE_M = tileM(lanes);
   const rows = w.hp * w.wp;
   const m = w.oh * w.ow;
   const taps = w.kh * w.kw;
@@ -106,7 +111,7 @@ export function convTextureKernels(w: ConvWindow, out: DType, maxScratchBytes = 
     const nb = Math.min(per, w.batches - b0);
     const at = chunked ? `@${b0}` : '';
     kernels.push(packOperand({ input: 0, key: 'A', label: `A${at}`, rows, rowsPad: rows, k: w.c, str: [w.c, 1, rows * w.c], dt: 'f32', b0, batches: nb, height: per * rows, maxScratchBytes }), {
-      wgsl: convMmShader(out),
+      wgsl: convMmShader(out, lanes),
       bindings: [
         { kind: 'out' },
         { kind: 'texture', key: 'A', access: 'read', width: w.c / 4, height: per * rows },

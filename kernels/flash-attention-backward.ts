@@ -12,14 +12,16 @@
  */
 import type { RawKernel } from '../compiler/primitive';
 import { packOperand } from './matmul-texture';
-import { TK, TQ, blockProduct, laneCols, pad, quadProduct, walkKeyBlocks } from './flash-attention';
+import type { Lanes } from './matmul-texture';
+import { TQ, blockProduct, keyBlock, laneCols, pad, quadProduct, walkKeyBlocks } from './flash-attention';
 import type { FlashShape } from './flash-attention';
 
-function layout(s: FlashShape) {
+function layout(s: FlashShape, lanes: Lanes) {
   const g = s.hq / s.hkv;
-  const lc = laneCols(Math.max(s.d, s.dv));
-  const w = 8 * lc;
-  // the key-side kernel walks queries in blocks of 64: each head's rows are padded to that
+  const lc = laneCols(Math.max(s.d, s.dv), lanes);
+  const w = lanes * lc;
+  const TK = keyBlock(lanes);
+  // the key-side kernel walks queries in blocks of 8 per lane: each head's rows are padded to that
   const tqPad = pad(s.tq, TK);
   const tkPad = pad(s.tk, TK);
   const dPad = pad(s.d, w);
@@ -28,23 +30,24 @@ function layout(s: FlashShape) {
 }
 
 /** texture rows one key/value head needs (its query heads' rows, its keys, the transposed operands) */
-const rowsPerKvHead = (s: FlashShape) => {
-  const L = layout(s);
+const rowsPerKvHead = (s: FlashShape, lanes: Lanes) => {
+  const L = layout(s, lanes);
   return Math.max(L.g * L.tqPad, L.tkPad, L.g * L.dPad, L.g * L.dvPad);
 };
 
 /** Whether one key/value head's rows fit the textures (else the backward runs as matmuls). */
-export function flashBackwardFits(s: FlashShape, maxDim: number): boolean {
-  const L = layout(s);
-  return s.tq > 0 && s.tk > 0 && s.d > 0 && s.dv > 0 && s.hkv > 0 && s.hq % s.hkv === 0 && Math.max(rowsPerKvHead(s), L.tqPad / 4, L.tkPad / 4, L.kqd, L.kqdv) <= maxDim;
+export function flashBackwardFits(s: FlashShape, maxDim: number, lanes: Lanes): boolean {
+  const L = layout(s, lanes);
+  return s.tq > 0 && s.tk > 0 && s.d > 0 && s.dv > 0 && s.hkv > 0 && s.hq % s.hkv === 0 && Math.max(rowsPerKvHead(s, lanes), L.tqPad / 4, L.tkPad / 4, L.kqd, L.kqdv) <= maxDim;
 }
 
-/** one workgroup = one 8-lane subgroup */
-const WORKGROUP = '@compute @workgroup_size(8)';
+/** one workgroup = one subgroup */
+const workgroup = (lanes: Lanes) => `@compute @workgroup_size(${lanes})`;
 
 /** dq: a workgroup owns 32 queries of one head and one slice of dq's columns. */
-function dqShader(lc: number): string {
+function dqShader(lc: number, lanes: Lanes): string {
   const q4 = lc / 4;
+  const TK = keyBlock(lanes);
   const grads: string[] = [];
   for (let r = 0; r < TQ; r++) {
     grads.push(
@@ -66,7 +69,7 @@ struct P { tq: u32, tk: u32, kqd: u32, kqdv: u32, tqPad: u32, tkPad: u32, dPad: 
 @group(0) @binding(6) var tv: texture_2d<f32>;
 @group(0) @binding(7) var tkt: texture_2d<f32>;
 @group(0) @binding(8) var<uniform> p: P;
-${WORKGROUP}
+${workgroup(lanes)}
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let scale = bitcast<f32>(p.scaleBits);
   let ct = wg.x;
@@ -75,7 +78,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
   let kvh = qh / p.g;
   let q0 = qt * ${TQ}u;
   let qrow = i32(qh * p.tqPad + q0 + lane);
-  let xrow = i32(kvh * p.dPad + ct * ${8 * lc}u + lane * ${lc}u);
+  let xrow = i32(kvh * p.dPad + ct * ${lanes * lc}u + lane * ${lc}u);
   let head = (p.qh0 + qh) * p.tq;
   var lr: array<f32, ${TQ}>;
   var dr: array<f32, ${TQ}>;
@@ -87,12 +90,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
   var o: array<vec4<f32>, ${TQ * q4}>;
 ${walkKeyBlocks(`    var s: array<vec4<f32>, ${2 * TQ}>;
     var dp: array<vec4<f32>, ${2 * TQ}>;
-${blockProduct('s', 'tq', 'qrow', 'tk', 'krow', 'i32(p.kqd)')}
-${blockProduct('dp', 'tdo', 'qrow', 'tv', 'krow', 'i32(p.kqdv)')}
+${blockProduct('s', 'tq', 'qrow', 'tk', 'krow', 'i32(p.kqd)', lanes)}
+${blockProduct('dp', 'tdo', 'qrow', 'tv', 'krow', 'i32(p.kqdv)', lanes)}
 ${grads.join('\n')}
-    // dq += dS k over this block's 16 quads of keys
-${quadProduct('o', 's', 'tkt', `kb * ${TK / 4}u`, 'xrow', lc)}`)}
-  let col0 = ct * ${8 * lc}u + lane * ${lc}u;
+    // dq += dS k over this block's quads of keys
+${quadProduct('o', 's', 'tkt', `kb * ${TK / 4}u`, 'xrow', lc, lanes)}`, lanes)}
+  let col0 = ct * ${lanes * lc}u + lane * ${lc}u;
   for (var r = 0u; r < ${TQ}u; r++) {
     let qi = q0 + r;
     if (qi >= p.tq) { break; }
@@ -108,8 +111,9 @@ ${quadProduct('o', 's', 'tkt', `kb * ${TK / 4}u`, 'xrow', lc)}`)}
  * dk or dv: a workgroup owns 32 keys of one key/value head and one column slice of the
  * gradient, and walks the query blocks of the heads sharing them (dv needs P only, dk also dP).
  */
-function keySideShader(lc: number, dk: boolean): string {
+function keySideShader(lc: number, dk: boolean, lanes: Lanes): string {
   const q4 = lc / 4;
+  const TK = keyBlock(lanes);
   const probs: string[] = [];
   for (let r = 0; r < TQ; r++) {
     probs.push(
@@ -129,7 +133,7 @@ struct P { tq: u32, tk: u32, kqd: u32, kqdv: u32, tqPad: u32, tkPad: u32, xPad: 
 ${dk ? '@group(0) @binding(2) var<storage, read> dlt: array<f32>;' : ''}
 ${textures.map((t, i) => `@group(0) @binding(${(dk ? 3 : 2) + i}) var ${t}: texture_2d<f32>;`).join('\n')}
 @group(0) @binding(${(dk ? 3 : 2) + textures.length}) var<uniform> p: P;
-${WORKGROUP}
+${workgroup(lanes)}
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let scale = bitcast<f32>(p.scaleBits);
   let ct = wg.x;
@@ -148,14 +152,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     let qh = kvh * p.g + g;
     let head = ((p.kvh0 + kvh) * p.g + g) * p.tq;
     // rows of the transposed operand (${dk ? 'q' : 'dO'}): this head's columns of this slice
-    let xrow = i32(qh * p.xPad + ct * ${8 * lc}u + lane * ${lc}u);
+    let xrow = i32(qh * p.xPad + ct * ${lanes * lc}u + lane * ${lc}u);
     var qb = qb0;
     loop {
       var st: array<vec4<f32>, ${2 * TQ}>;
       let qrow = i32(qh * p.tqPad + qb * ${TK}u + lane * 8u);
-${blockProduct('st', 'tk', 'krow', 'tq', 'qrow', 'i32(p.kqd)')}
+${blockProduct('st', 'tk', 'krow', 'tq', 'qrow', 'i32(p.kqd)', lanes)}
 ${dk ? `      var dpt: array<vec4<f32>, ${2 * TQ}>;
-${blockProduct('dpt', 'tv', 'krow', 'tdo', 'qrow', 'i32(p.kqdv)')}` : ''}
+${blockProduct('dpt', 'tv', 'krow', 'tdo', 'qrow', 'i32(p.kqdv)', lanes)}` : ''}
       // this lane's eight queries of the block and their statistics; rows past Tq are padding
       let qs0 = vec4<u32>(qb * ${TK}u + lane * 8u) + vec4<u32>(0u, 1u, 2u, 3u);
       let qs1 = qs0 + vec4<u32>(4u);
@@ -166,8 +170,8 @@ ${stats('l1', 'lse', 'qs1')}
 ${dk ? `${stats('d0', 'dlt', 'qs0')}
 ${stats('d1', 'dlt', 'qs1')}` : ''}
 ${probs.join('\n')}
-      // ${dk ? 'dk += dS^T q' : 'dv += P^T dO'} over the block's 16 quads of queries
-${quadProduct('o', 'st', 'tx', `qb * ${TK / 4}u`, 'xrow', lc)}
+      // ${dk ? 'dk += dS^T q' : 'dv += P^T dO'} over the block's quads of queries
+${quadProduct('o', 'st', 'tx', `qb * ${TK / 4}u`, 'xrow', lc, lanes)}
       qb++;
       if (qb >= nqb) { break; }
     }
@@ -175,7 +179,7 @@ ${quadProduct('o', 'st', 'tx', `qb * ${TK / 4}u`, 'xrow', lc)}
     if (g >= p.g) { break; }
   }
   }
-  let col0 = ct * ${8 * lc}u + lane * ${lc}u;
+  let col0 = ct * ${lanes * lc}u + lane * ${lc}u;
   for (var r = 0u; r < ${TQ}u; r++) {
     let key = k0 + r;
     if (key >= p.tk) { break; }
@@ -195,11 +199,11 @@ type Which = 'dq' | 'dk' | 'dv';
  * 3 = dO [B, Hq, Tq, Dv], 4 = L [B, Hq, Tq], 5 = D [B, Hq, Tq]; f32. 'dq' writes
  * [B, Hq, Tq, D], 'dk' [B, Hkv, Tk, D], 'dv' [B, Hkv, Tk, Dv].
  */
-export function flashBackwardKernels(which: Which, s: FlashShape, maxScratchBytes: number, maxDim: number): RawKernel[] {
-  const L = layout(s);
+export function flashBackwardKernels(which: Which, s: FlashShape, maxScratchBytes: number, maxDim: number, lanes: Lanes): RawKernel[] {
+  const L = layout(s, lanes);
   const { g, lc, tqPad, tkPad, dPad, dvPad, kqd, kqdv } = L;
   const kvHeads = s.b * s.hkv;
-  const per = Math.min(kvHeads, Math.floor(maxDim / rowsPerKvHead(s)));
+  const per = Math.min(kvHeads, Math.floor(maxDim / rowsPerKvHead(s, lanes)));
   const chunked = per < kvHeads;
   const scaleBits = new Uint32Array(Float32Array.of(s.scale).buffer)[0];
   const kernels: RawKernel[] = [];
@@ -224,7 +228,7 @@ export function flashBackwardKernels(which: Which, s: FlashShape, maxScratchByte
         byKey(2, 'V', s.dv),
         packOperand({ ...common, input: 1, key: 'KT', label: at('KT'), rows: s.d, rowsPad: dPad, k: s.tk, str: [1, s.d, s.tk * s.d], b0: j0, batches: nkv, height: per * dPad }),
         {
-          wgsl: dqShader(lc),
+          wgsl: dqShader(lc, lanes),
           bindings: [
             { kind: 'out' },
             { kind: 'in', input: 4 },
@@ -249,7 +253,7 @@ export function flashBackwardKernels(which: Which, s: FlashShape, maxScratchByte
         ...(dk ? [byKey(2, 'V', s.dv), byQuery(3, 'O', s.dv)] : []),
         byQueryT(dk ? 0 : 3, 'X', cols, xPad),
         {
-          wgsl: keySideShader(lc, dk),
+          wgsl: keySideShader(lc, dk, lanes),
           bindings: [
             { kind: 'out' },
             { kind: 'in', input: 4 },

@@ -1,7 +1,7 @@
 /**
- * Fused attention for CPU rasterisers with 8-lane subgroups (the texture matmul's scheme, see
- * matmul-texture.ts): one workgroup (one subgroup) owns 32 queries of one head and a slice of
- * the value columns; it walks the keys in blocks of 64 (8 per lane), computes that block of
+ * Fused attention for CPU rasterisers with 8- or 16-lane subgroups (the texture matmul's scheme,
+ * see matmul-texture.ts): one workgroup (one subgroup) owns 32 queries of one head and a slice of
+ * the value columns; it walks the keys in blocks of 8 per lane (64 or 128), computes that block of
  * scores Q K^T in registers, folds it into a running softmax (row max and sum across the lanes
  * with subgroupMax / subgroupAdd, earlier output rescaled when the max grows) and adds P V,
  * taking each lane's probabilities to the others with subgroupShuffle. The scores never reach
@@ -13,9 +13,12 @@
  */
 import type { RawKernel } from '../compiler/primitive';
 import { packOperand } from './matmul-texture';
+import type { Lanes } from './matmul-texture';
 
+/** queries a workgroup owns */
 export const TQ = 32;
-export const TK = 64;
+/** keys of a block: eight per lane */
+export const keyBlock = (lanes: Lanes) => 8 * lanes;
 
 export interface FlashShape {
   readonly b: number;
@@ -31,35 +34,35 @@ export interface FlashShape {
 }
 
 export const pad = (n: number, to: number) => Math.ceil(n / to) * to;
-/** value columns per lane: 4 (slices of 32) for narrow heads, else 8 (slices of 64) */
-export const laneCols = (dv: number) => (dv <= 32 ? 4 : 8);
+/** value columns per lane: 4 for heads up to 4 per lane (slices of 32 or 64), else 8 */
+export const laneCols = (dv: number, lanes: Lanes) => (dv <= 4 * lanes ? 4 : 8);
 
-function layout(s: FlashShape) {
+function layout(s: FlashShape, lanes: Lanes) {
   const g = s.hq / s.hkv;
-  const lc = laneCols(s.dv);
+  const lc = laneCols(s.dv, lanes);
   const tqPad = pad(s.tq, TQ);
-  const tkPad = pad(s.tk, TK);
-  const dvPad = pad(s.dv, 8 * lc);
+  const tkPad = pad(s.tk, keyBlock(lanes));
+  const dvPad = pad(s.dv, lanes * lc);
   return { g, lc, tqPad, tkPad, dvPad, kqd: Math.ceil(s.d / 4) };
 }
 
 /** Whether one key/value head's rows fit the textures (else the attention runs as matmuls and a softmax). */
-export function flashFits(s: FlashShape, maxDim: number): boolean {
-  const { g, tqPad, tkPad, dvPad, kqd } = layout(s);
+export function flashFits(s: FlashShape, maxDim: number, lanes: Lanes): boolean {
+  const { g, tqPad, tkPad, dvPad, kqd } = layout(s, lanes);
   return s.tq > 0 && s.tk > 0 && s.d > 0 && s.dv > 0 && s.hkv > 0 && s.hq % s.hkv === 0 && Math.max(g * tqPad, tkPad, dvPad, kqd, tkPad / 4) <= maxDim;
 }
 
 /**
- * acc (2 x 32 vec4) = the 32 x 64 block A B^T: rows `aRow` + lane + 8 i of texture `aTex`
- * (shared across the lanes by subgroupBroadcast) against rows `bRow` + 0..7 of `bTex` (the
+ * acc (2 x 32 vec4) = the 32 x 8 lanes block A B^T: rows `aRow` + lane + lanes i of texture
+ * `aTex` (shared across the lanes by subgroupBroadcast) against rows `bRow` + 0..7 of `bTex` (the
  * lane's eight columns: acc[2 r] holds columns 0..3, acc[2 r + 1] columns 4..7 of row r), over
  * `kqn` texels. The matmul kernel's scheme (matmul-texture.ts).
  */
-export function blockProduct(acc: string, aTex: string, aRow: string, bTex: string, bRow: string, kqn: string): string {
+export function blockProduct(acc: string, aTex: string, aRow: string, bTex: string, bRow: string, kqn: string, lanes: Lanes): string {
   const rows: string[] = [];
   for (let r = 0; r < TQ; r++) {
     rows.push(
-      `      { let x = subgroupBroadcast(a${r >> 3}, ${r & 7}u);`,
+      `      { let x = subgroupBroadcast(a${Math.floor(r / lanes)}, ${r % lanes}u);`,
       `        ${acc}[${2 * r}] += vec4<f32>(dot(x, b0), dot(x, b1), dot(x, b2), dot(x, b3));`,
       `        ${acc}[${2 * r + 1}] += vec4<f32>(dot(x, b4), dot(x, b5), dot(x, b6), dot(x, b7)); }`,
     );
@@ -69,7 +72,7 @@ export function blockProduct(acc: string, aTex: string, aRow: string, bTex: stri
     {
     var kq = 0i;
     loop {
-${[0, 1, 2, 3].map((i) => `      let a${i} = textureLoad(${aTex}, vec2<i32>(kq, ${aRow}${i ? ` + ${8 * i}` : ''}), 0);`).join('\n')}
+${Array.from({ length: TQ / lanes }, (_, i) => `      let a${i} = textureLoad(${aTex}, vec2<i32>(kq, ${aRow}${i ? ` + ${lanes * i}` : ''}), 0);`).join('\n')}
 ${Array.from({ length: 8 }, (_, c) => `      let b${c} = textureLoad(${bTex}, vec2<i32>(kq, ${bRow} + ${c}), 0);`).join('\n')}
 ${rows.join('\n')}
       kq++;
@@ -79,12 +82,12 @@ ${rows.join('\n')}
 }
 
 /**
- * o (32 x 4 lc columns, lc / 4 vec4 per row) += W X: W the 32 x 64 block in `w` (as
+ * o (32 x lc columns, lc / 4 vec4 per row) += W X: W the 32 x 8 lanes block in `w` (as
  * blockProduct leaves it: quad j of a row, its columns 4 j..4 j + 3, lives in lane j / 2, which
- * subgroupShuffle takes to every lane), X the 64 rows as texels `texel0` + 0..15 of rows
- * `xRow` + 0..lc - 1 of `xTex` (X transposed: one texture row per output column).
+ * subgroupShuffle takes to every lane), X the block's 8 lanes rows as texels `texel0` + 0..2
+ * lanes - 1 of rows `xRow` + 0..lc - 1 of `xTex` (X transposed: one texture row per output column).
  */
-export function quadProduct(o: string, w: string, xTex: string, texel0: string, xRow: string, lc: number): string {
+export function quadProduct(o: string, w: string, xTex: string, texel0: string, xRow: string, lc: number, lanes: Lanes): string {
   const q4 = lc / 4;
   const rows: string[] = [];
   for (let r = 0; r < TQ; r++) {
@@ -101,18 +104,19 @@ export function quadProduct(o: string, w: string, xTex: string, texel0: string, 
 ${Array.from({ length: lc }, (_, c) => `      let v${c} = textureLoad(${xTex}, vec2<i32>(vt, ${xRow} + ${c}), 0);`).join('\n')}
 ${rows.join('\n')}
       j++;
-      if (j >= ${TK / 4}u) { break; }
+      if (j >= ${keyBlock(lanes) / 4}u) { break; }
     }
     }`;
 }
 
 /**
- * The query tile's walk over key blocks of 64 (`body` per block, with `krow`, the lane's first
+ * The query tile's walk over key blocks (`body` per block, with `krow`, the lane's first
  * texture row of K, and `keys0`/`keys1`, its eight key indices): under a causal mask it stops
  * after the block holding the tile's last visible key. Needs `q0`, `kvh`, `lane` and p.tk,
  * p.tkPad, p.causal, p.offset.
  */
-export function walkKeyBlocks(body: string): string {
+export function walkKeyBlocks(body: string, lanes: Lanes): string {
+  const TK = keyBlock(lanes);
   return `  var nkb = (p.tk + ${TK - 1}u) / ${TK}u;
   if (p.causal != 0u) { nkb = min(nkb, (q0 + ${TQ - 1}u + p.offset) / ${TK}u + 1u); }
   var kb = 0u;
@@ -131,7 +135,8 @@ ${body}
  * The fused forward kernel; `withLse`: rows of Dv + 1 values, the last each query's
  * log-sum-exp of its scaled, masked scores (what the backward kernels need).
  */
-function flashShader(lc: number, withLse = false): string {
+function flashShader(lc: number, lanes: Lanes, withLse = false): string {
+  const TK = keyBlock(lanes);
   const q4 = lc / 4;
   const softmax: string[] = [];
   for (let r = 0; r < TQ; r++) {
@@ -161,7 +166,7 @@ struct P { tq: u32, tk: u32, kqd: u32, tqPad: u32, tkPad: u32, dvPad: u32, dv: u
 @group(0) @binding(4) var<uniform> p: P;
 // through a variable: a constant infinity is a shader creation error
 fn inf_f32() -> f32 { var b = 0x7f800000u; return bitcast<f32>(b); }
-@compute @workgroup_size(8)
+@compute @workgroup_size(${lanes})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let inf = inf_f32();
   let scale = bitcast<f32>(p.scaleBits);
@@ -171,7 +176,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
   let kvh = qh / p.g;
   let q0 = qt * ${TQ}u;
   let qrow = i32(qh * p.tqPad + q0 + lane);
-  let vrow = i32(kvh * p.dvPad + dvt * ${8 * lc}u + lane * ${lc}u);
+  let vrow = i32(kvh * p.dvPad + dvt * ${lanes * lc}u + lane * ${lc}u);
   var o: array<vec4<f32>, ${TQ * q4}>;
   var m: array<f32, ${TQ}>;
   var l: array<f32, ${TQ}>;
@@ -179,13 +184,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
   // it (exp(-inf - m) = 0) instead of computing inf - inf
   for (var r = 0; r < ${TQ}; r++) { m[r] = -0x1.fffffep+127f; }
 ${walkKeyBlocks(`    var s: array<vec4<f32>, ${2 * TQ}>;
-${blockProduct('s', 'tq', 'qrow', 'tk', 'krow', 'i32(p.kqd)')}
+${blockProduct('s', 'tq', 'qrow', 'tk', 'krow', 'i32(p.kqd)', lanes)}
 ${softmax.join('\n')}
-    // P V over this block's 16 quads of keys
-${quadProduct('o', 's', 'tv', `kb * ${TK / 4}u`, 'vrow', lc)}`)}
+    // P V over this block's quads of keys
+${quadProduct('o', 's', 'tv', `kb * ${TK / 4}u`, 'vrow', lc, lanes)}`, lanes)}
   let head = (p.qh0 + qh) * p.tq;
   let pitch = p.dv${withLse ? ' + 1u' : ''};
-  let col0 = dvt * ${8 * lc}u + lane * ${lc}u;
+  let col0 = dvt * ${lanes * lc}u + lane * ${lc}u;
   for (var r = 0u; r < ${TQ}u; r++) {
     let qi = q0 + r;
     if (qi >= p.tq) { break; }
@@ -204,8 +209,8 @@ ${quadProduct('o', 's', 'tv', `kb * ${TK / 4}u`, 'vrow', lc)}`)}
  * of them, mostly), Q, K and V^T into their textures, then the fused kernel. Inputs: 0 = q
  * [B, Hq, Tq, D], 1 = k [B, Hkv, Tk, D], 2 = v [B, Hkv, Tk, Dv]; f32.
  */
-export function flashAttentionKernels(s: FlashShape, maxScratchBytes: number, maxDim: number, withLse = false): RawKernel[] {
-  const { g, lc, tqPad, tkPad, dvPad, kqd } = layout(s);
+export function flashAttentionKernels(s: FlashShape, maxScratchBytes: number, maxDim: number, lanes: Lanes, withLse = false): RawKernel[] {
+  const { g, lc, tqPad, tkPad, dvPad, kqd } = layout(s, lanes);
   const kvHeads = s.b * s.hkv;
   const per = Math.min(kvHeads, Math.floor(maxDim / Math.max(g * tqPad, tkPad, dvPad)));
   const chunked = per < kvHeads;
@@ -221,7 +226,7 @@ export function flashAttentionKernels(s: FlashShape, maxScratchBytes: number, ma
       // V transposed: rows are value columns, K runs along the keys
       packOperand({ ...common, input: 2, key: 'V', label: at('V'), rows: s.dv, rowsPad: dvPad, k: s.tk, str: [1, s.dv, s.tk * s.dv], b0: j0, batches: nkv, height: per * dvPad }),
       {
-        wgsl: flashShader(lc, withLse),
+        wgsl: flashShader(lc, lanes, withLse),
         bindings: [
           { kind: 'out' },
           { kind: 'texture', key: 'Q', access: 'read', width: kqd, height: per * g * tqPad },
@@ -230,7 +235,7 @@ export function flashAttentionKernels(s: FlashShape, maxScratchBytes: number, ma
           { kind: 'texture', key: 'V', access: 'read', width: tkPad / 4, height: per * dvPad },
           { kind: 'uniform', data: Uint32Array.from([s.tq, s.tk, kqd, tqPad, tkPad, dvPad, s.dv, g, j0 * g, scaleBits, s.offset, s.causal ? 1 : 0]) },
         ],
-        groups: [dvPad / (8 * lc), tqPad / TQ, nkv * g],
+        groups: [dvPad / (lanes * lc), tqPad / TQ, nkv * g],
         label: chunked ? `flash@${j0}` : 'flash',
       },
     );

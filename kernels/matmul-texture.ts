@@ -13,10 +13,17 @@ import type { DType } from '../compiler/ir';
 import type { RawKernel } from '../compiler/primitive';
 import { EPILOGUE_HOOK } from '../compiler/primitive';
 
-/** rows of C per workgroup: 32, or 8 for skinny products (a few rows: 32 would compute 4x the padding) */
-export type TileM = 32 | 8;
-export const TILE_N = 64;
+/**
+ * Lanes of the subgroup a workgroup is: llvmpipe's vector width in f32 (8 with AVX2, 16 when
+ * the driver runs 512-bit vectors). Every lane owns LANE_N columns, so a tile is 8 or 16 times
+ * LANE_N wide; rows of the tile come in multiples of the lanes (each lane fetches one texel of A
+ * per multiple).
+ */
+export type Lanes = 8 | 16;
 export const LANE_N = 8;
+export const tileN = (lanes: Lanes) => lanes * LANE_N;
+/** The subgroup size the texture kernels are written for, or undefined (an adapter they do not fit). */
+export const kernelLanes = (subgroupSize: number): Lanes | undefined => (subgroupSize === 8 || subgroupSize === 16 ? subgroupSize : undefined);
 
 export const storage = (d: DType) => (d === 'f16' ? 'f16' : 'f32');
 export const enableF16 = (...ds: DType[]) => (ds.includes('f16') ? 'enable f16;\n' : '');
@@ -105,12 +112,12 @@ ${['x', 'y', 'z', 'w'].map((c, j) => `  dst[o + ${j}u * p.pitch] = vec4<f32>(${k
  */
 export type ALoad = 'texture' | 'vec4' | 'scalar';
 
-/** One K step's multiply-adds: each row of the A tile (lane r & 7 of a{r >> 3}, broadcast) times the lane's eight columns b0..b7. */
-export function fmaRows(tileM: number): string {
+/** One K step's multiply-adds: each row r of the A tile (lane r % lanes of a{r / lanes}, broadcast) times the lane's eight columns b0..b7. */
+export function fmaRows(tileM: number, lanes: Lanes): string {
   const rows: string[] = [];
   for (let r = 0; r < tileM; r++) {
     rows.push(
-      `    { let x = subgroupBroadcast(a${r >> 3}, ${r & 7}u);`,
+      `    { let x = subgroupBroadcast(a${Math.floor(r / lanes)}, ${r % lanes}u);`,
       `      acc[${2 * r}] += vec4<f32>(dot(x, b0), dot(x, b1), dot(x, b2), dot(x, b3));`,
       `      acc[${2 * r + 1}] += vec4<f32>(dot(x, b4), dot(x, b5), dot(x, b6), dot(x, b7)); }`,
     );
@@ -123,9 +130,9 @@ export const bLoads = (col: string, row: string): string =>
   Array.from({ length: LANE_N }, (_, c) => `    let b${c} = textureLoad(tb, vec2<i32>(${col}, ${row} + ${c}), 0);`).join('\n');
 
 /** Stores the lane's block of C (`acc`) of row tile `mt`, column tile `nt`, batch `bat`, each value through the epilogue (EPILOGUE_HOOK); nothing past M or N. */
-export function storeTile(out: DType, tileM: number): string {
+export function storeTile(out: DType, tileM: number, lanes: Lanes): string {
   return `  let row0 = mt * ${tileM}u;
-  let col0 = nt * ${TILE_N}u + lane * ${LANE_N}u;
+  let col0 = nt * ${tileN(lanes)}u + lane * ${LANE_N}u;
   let base = p.outOff + bat * p.m * p.n;
   for (var r = 0u; r < ${tileM}u; r++) {
     let row = row0 + r;
@@ -141,7 +148,7 @@ export function storeTile(out: DType, tileM: number): string {
 }
 
 /** The kernel's entry: one workgroup = one 8-lane subgroup, on a grid of (column tile, row tile, batch). */
-export const MM_ENTRY = `@compute @workgroup_size(8)
+export const mmEntry = (lanes: Lanes) => `@compute @workgroup_size(${lanes})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   // the grid is (column tile, row tile, batch): decoding one flat tile index by divisions by
   // uniforms made the whole kernel 10% slower on llvmpipe
@@ -149,15 +156,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
   let mt = wg.y;
   let bat = wg.z;`;
 
-function mmShader(out: DType, tileM: TileM, aLoad: ALoad = 'texture', bFromBuffer = false): string {
-  const na = tileM / 8;
+function mmShader(out: DType, tileM: number, lanes: Lanes, aLoad: ALoad = 'texture', bFromBuffer = false): string {
+  const na = tileM / lanes;
   const aRows = Array.from({ length: na }, (_, i) => {
-    const at = `abase + min(mt * ${tileM}u + lane${i ? ` + ${8 * i}u` : ''}, p.m - 1u) * p.sR`;
+    const at = `abase + min(mt * ${tileM}u + lane${i ? ` + ${lanes * i}u` : ''}, p.m - 1u) * p.sR`;
     return `  let ar${i} = ${aLoad === 'vec4' ? `(${at}) / 4u` : at};`;
   });
   const aLoads = Array.from({ length: na }, (_, i) =>
     aLoad === 'texture'
-      ? `    let a${i} = textureLoad(ta, vec2<i32>(kq, arow${i ? ` + ${8 * i}` : ''}), 0);`
+      ? `    let a${i} = textureLoad(ta, vec2<i32>(kq, arow${i ? ` + ${lanes * i}` : ''}), 0);`
       : aLoad === 'vec4'
         ? `    let a${i} = srcA[ar${i} + u32(kq)];`
         : `    let at${i} = ar${i} + k0 * p.sK;
@@ -171,13 +178,13 @@ ${fromBuffer ? `@group(0) @binding(1) var<storage, read> srcA: array<${aLoad ===
 ${bFromBuffer ? '@group(0) @binding(2) var<storage, read> srcB: array<vec4<f32>>;' : '@group(0) @binding(2) var tb: texture_2d<f32>;'}
 @group(0) @binding(3) var<uniform> p: P;
 ${EPILOGUE_HOOK}
-${MM_ENTRY}
+${mmEntry(lanes)}
 ${fromBuffer ? `  // rows past M read row M - 1 (their products are not stored)
   let abase = p.aOff + bat * p.sB;
 ${aRows.join('\n')}` : `  let arow = i32(bat * p.mpad + mt * ${tileM}u + lane);`}
 ${bFromBuffer ? `  // B^T's rows (K contiguous, vec4 loads): columns past N read column N - 1 (not stored)
   let bbase = p.bOff + bat * p.bsB;
-${Array.from({ length: LANE_N }, (_, c) => `  let br${c} = (bbase + min(nt * ${TILE_N}u + lane * ${LANE_N}u + ${c}u, p.n - 1u) * p.bsR) / 4u;`).join('\n')}` : `  let brow = i32(bat * p.npad + nt * ${TILE_N}u + lane * ${LANE_N}u);`}
+${Array.from({ length: LANE_N }, (_, c) => `  let br${c} = (bbase + min(nt * ${tileN(lanes)}u + lane * ${LANE_N}u + ${c}u, p.n - 1u) * p.bsR) / 4u;`).join('\n')}` : `  let brow = i32(bat * p.npad + nt * ${tileN(lanes)}u + lane * ${LANE_N}u);`}
   var acc: array<vec4<f32>, ${2 * tileM}>;
   // a loop that tests its bound at the end (K > 0 always): the same loop as a for statement ran
   // 25% slower on llvmpipe (measured at 1024^2: 45 -> 36 ms)
@@ -186,12 +193,26 @@ ${Array.from({ length: LANE_N }, (_, c) => `  let br${c} = (bbase + min(nt * ${T
   loop {
 ${aLoad === 'scalar' ? '    let k0 = u32(kq) * 4u;\n' : ''}${aLoads.join('\n')}
 ${bFromBuffer ? Array.from({ length: LANE_N }, (_, c) => `    let b${c} = srcB[br${c} + u32(kq)];`).join('\n') : bLoads('kq', 'brow')}
-${fmaRows(tileM)}
+${fmaRows(tileM, lanes)}
     kq++;
     if (kq >= kqn) { break; }
   }
-${storeTile(out, tileM)}
+${storeTile(out, tileM, lanes)}
 }`;
+}
+
+/** A workgroup's tile: `rows` of C (a multiple of the lanes) by lanes x LANE_N columns. */
+export interface MatmulTile {
+  readonly rows: number;
+  readonly lanes: Lanes;
+}
+
+export interface TextureMatmulOptions {
+  readonly tile: MatmulTile;
+  readonly maxScratchBytes?: number;
+  readonly maxDim?: number;
+  readonly aLoad?: ALoad;
+  readonly bFromBuffer?: boolean;
 }
 
 export interface TextureMatmulShape {
@@ -204,9 +225,9 @@ export interface TextureMatmulShape {
 }
 
 /** Whether the texture path can take this product on a device with this texture limit. */
-export function textureMatmulFits(s: TextureMatmulShape, maxDim: number, tileM: TileM = 32): boolean {
-  const mpad = Math.ceil(s.m / tileM) * tileM;
-  const npad = Math.ceil(s.n / TILE_N) * TILE_N;
+export function textureMatmulFits(s: TextureMatmulShape, maxDim: number, tile: MatmulTile): boolean {
+  const mpad = Math.ceil(s.m / tile.rows) * tile.rows;
+  const npad = Math.ceil(s.n / tileN(tile.lanes)) * tileN(tile.lanes);
   return s.k > 0 && s.m > 0 && s.n > 0 && Math.ceil(s.k / 4) <= maxDim && mpad <= maxDim && npad <= maxDim;
 }
 
@@ -301,11 +322,13 @@ const aStrides = (s: TextureMatmulShape) => (s.ta ? [1, s.m, s.m * s.k] : [s.k, 
  * of them, mostly), pack or copy A and B into the two textures (A only when it is read from its
  * texture), then multiply.
  */
-export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DType, out: DType, maxScratchBytes = 1 << 27, maxDim = 8192, tileM: TileM = 32, aLoad: ALoad = 'texture', bFromBuffer = false): RawKernel[] {
+export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DType, out: DType, o: TextureMatmulOptions): RawKernel[] {
   const { batches, m, n, k } = s;
+  const { maxScratchBytes = 1 << 27, maxDim = 8192, tile, aLoad = 'texture', bFromBuffer = false } = o;
+  const { rows: tileM, lanes } = tile;
   const kq = Math.ceil(k / 4);
   const mpad = Math.ceil(m / tileM) * tileM;
-  const npad = Math.ceil(n / TILE_N) * TILE_N;
+  const npad = Math.ceil(n / tileN(lanes)) * tileN(lanes);
   // logical A [M, K] and B^T [N, K] as (row stride, k stride, batch stride) over the stored buffers
   const aStr = aStrides(s);
   const bStr = s.tb ? [k, 1, n * k] : [1, n, n * k];
@@ -314,14 +337,14 @@ export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DTy
   const pack = (input: number, key: string, rows: number, rowsPad: number, str: number[], dt: DType, b0: number, batchesHere: number): RawKernel =>
     packOperand({ input, key, label: chunked ? `${key}@${b0}` : key, rows, rowsPad, k, str, dt, b0, batches: batchesHere, height: per * rowsPad, maxScratchBytes });
   const mt = mpad / tileM;
-  const nt = npad / TILE_N;
+  const nt = npad / tileN(lanes);
   // every group of batches reuses the same two textures (sized for the largest group)
   const fromBuffer = aLoad !== 'texture';
   const kernels: RawKernel[] = [];
   for (let b0 = 0; b0 < batches; b0 += per) {
     const nb = Math.min(per, batches - b0);
     kernels.push(...(fromBuffer ? [] : [pack(0, 'A', m, mpad, aStr, inA, b0, nb)]), ...(bFromBuffer ? [] : [pack(1, 'B', n, npad, bStr, inB, b0, nb)]), {
-      wgsl: mmShader(out, tileM, aLoad, bFromBuffer),
+      wgsl: mmShader(out, tileM, lanes, aLoad, bFromBuffer),
       bindings: [
         { kind: 'out' },
         fromBuffer ? { kind: 'in', input: 0 } : { kind: 'texture', key: 'A', access: 'read', width: kq, height: per * mpad },

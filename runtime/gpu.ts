@@ -6,6 +6,7 @@
 import { create, globals } from 'webgpu';
 import { awaitGpu } from './poll';
 import { deviceRequest } from './device-request';
+import { configureVectorWidth } from './vector-width';
 import type { DeviceTraits } from '../compiler/primitive';
 
 export type GpuBackendName = 'vulkan' | 'metal' | 'd3d12' | 'opengles' | 'null';
@@ -49,6 +50,11 @@ function ensureRuntimeDir() {
 
 export async function requestAdapter(backend: GpuBackendName): Promise<{ adapter: GPUAdapter | null; instance: GPU }> {
   ensureRuntimeDir();
+  try {
+    configureVectorWidth();
+  } catch (e) {
+    throw new DeviceError((e as Error).message);
+  }
   Object.assign(globalThis, globals);
   const instance = create([`backend=${backend}`]) as GPU;
   keepAlive.push(instance);

@@ -11,6 +11,7 @@ import type { HostData } from './bytes';
 import { fromDeviceBytes, toDeviceBytes } from './bytes';
 import { awaitGpu } from './poll';
 import { deviceRequest } from './device-request';
+import { configureVectorWidth } from './vector-width';
 import { instantiate } from './instantiate';
 import type { StTensor } from './standalone-io';
 import { ModuleInputError, readSafetensorsFile, writeSafetensorsF32 } from './standalone-io';
@@ -32,10 +33,18 @@ const keepAlive: unknown[] = [];
 
 async function openDevice(): Promise<{ device: GPUDevice; takeError: () => Error | undefined }> {
   if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp';
+  // llvmpipe's vector width is its subgroup size: ask for the one the kernels were written for
+  const lanes = model().plan.subgroupSize;
+  if ((lanes === 8 || lanes === 16) && !process.env.OMNI_VECTOR_WIDTH) process.env.OMNI_VECTOR_WIDTH = String(lanes * 32);
+  configureVectorWidth();
   Object.assign(globalThis, globals);
   const gpu = create([`backend=${process.env.OMNI_BACKEND || 'vulkan'}`]) as GPU;
   const adapter = await awaitGpu(() => gpu.requestAdapter());
   if (!adapter) throw new ModuleInputError('no WebGPU adapter (install a Vulkan driver, e.g. Mesa lavapipe)');
+  const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  if (lanes && (info.subgroupMinSize !== lanes || info.subgroupMaxSize !== lanes)) {
+    throw new ModuleInputError(`this module's kernels were compiled for subgroups of ${lanes}; the adapter (${info.description || info.device}) has ${info.subgroupMinSize}..${info.subgroupMaxSize}: compile the module on this machine`);
+  }
   const device = await awaitGpu(() => adapter.requestDevice(deviceRequest(adapter)));
   keepAlive.push(gpu, adapter, device);
   let first: Error | undefined;

@@ -71,6 +71,8 @@ export interface ExecutablePlan {
     readonly copy?: PlanCopy;
   }[];
   readonly stats: { readonly kernels: number; readonly distinctShaders: number; readonly plannedBytes: number; readonly naiveBytes: number };
+  /** the subgroup size the kernels were chosen for when any uses subgroups (they assume it: a generated module checks its adapter) */
+  readonly subgroupSize?: number;
 }
 
 export interface PlanTarget {
@@ -204,5 +206,6 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
       }),
     })),
     stats: { kernels: kernels.length, distinctShaders: new Set(kernels.flatMap((k) => (k.wgsl ? [k.wgsl] : []))).size, plannedBytes: plan.plannedBytes, naiveBytes: plan.naiveBytes },
+    ...(kernels.some((k) => k.wgsl.includes('enable subgroups;')) ? { subgroupSize: target.traits.subgroupSize } : {}),
   };
 }

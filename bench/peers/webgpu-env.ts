@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { create, globals } from 'webgpu';
 import { defaultBackend } from '../../runtime/gpu';
 import { awaitGpu } from '../../runtime/poll';
+import { configureVectorWidth } from '../../runtime/vector-width';
 
 const keepAlive: unknown[] = [];
 let installed: GPU | undefined;
@@ -20,6 +21,8 @@ let installed: GPU | undefined;
 export function installWebGpuGlobals(): GPU {
   if (installed) return installed;
   if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp';
+  // the same llvmpipe vector width as our device (Mesa reads it at the first instance of the process)
+  configureVectorWidth();
   Object.assign(globalThis, globals);
   const backend = defaultBackend();
   if (backend === 'cpu') throw new Error('the peers need a WebGPU adapter; OMNI_BACKEND=cpu selects none');

@@ -17,6 +17,8 @@ import { Tensor, wrap } from '../../dsl/tensor';
 import { causalMask } from './activations';
 import type { FlashShape } from '../../kernels/flash-attention';
 import { flashBackwardFits, flashBackwardKernels } from '../../kernels/flash-attention-backward';
+import { kernelLanes } from '../../kernels/matmul-texture';
+import type { Lanes } from '../../kernels/matmul-texture';
 
 export const flashShape = (q: TensorType, k: TensorType, dv: number, a: Attrs): FlashShape => {
   const [b, hq, tq, d] = q.shape;
@@ -25,14 +27,14 @@ export const flashShape = (q: TensorType, k: TensorType, dv: number, a: Attrs): 
 };
 
 /**
- * The fused kernels' common conditions: 8-lane subgroups on a CPU rasteriser, f32, a causal
+ * The fused kernels' common conditions: 8- or 16-lane subgroups on a CPU rasteriser, f32, a causal
  * offset >= 0 (read as unsigned), and every operand within one storage binding (else the
  * expansion runs, whose big tensors split-oversized cuts into blocks).
  */
 export const flashAdapter = (k: KernelCtx, a: Attrs): boolean =>
   (a.offset as number) >= 0 &&
   k.device.cpuLike &&
-  k.device.subgroupSize === 8 &&
+  kernelLanes(k.device.subgroupSize) !== undefined &&
   k.features.has('subgroups') &&
   [...k.inputs, k.out].every((t) => t.dtype === 'f32' && numel(t.shape) * 4 <= (k.device.maxStorageBufferBindingSize ?? Infinity));
 
@@ -104,9 +106,10 @@ function defineFlashPart(name: string, expand: (ins: readonly Tensor[], a: Attrs
   });
 }
 
-export const limits = (k: KernelCtx) => [k.device.maxStorageBufferBindingSize ?? 1 << 27, k.device.maxTextureDimension2D] as const;
+/** binding and texture limits, then the lanes (flashAdapter has checked them) */
+export const limits = (k: KernelCtx) => [k.device.maxStorageBufferBindingSize ?? 1 << 27, k.device.maxTextureDimension2D, kernelLanes(k.device.subgroupSize) as Lanes] as const;
 
-const backwardRuns = (k: KernelCtx, a: Attrs) => flashAdapter(k, a) && flashBackwardFits(flashShape(k.inputs[0], k.inputs[1], k.inputs[2].shape[3], a), k.device.maxTextureDimension2D);
+const backwardRuns = (k: KernelCtx, a: Attrs) => flashAdapter(k, a) && flashBackwardFits(flashShape(k.inputs[0], k.inputs[1], k.inputs[2].shape[3], a), k.device.maxTextureDimension2D, kernelLanes(k.device.subgroupSize) as Lanes);
 const backwardKernels = (which: 'dq' | 'dk' | 'dv') => (k: KernelCtx, a: Attrs) => flashBackwardKernels(which, flashShape(k.inputs[0], k.inputs[1], k.inputs[2].shape[3], a), ...limits(k));
 
 defineFlashPart('flash_attention_dq', expandDq, ([q]) => ({ shape: [...q.shape], dtype: q.dtype }), backwardRuns, backwardKernels('dq'));

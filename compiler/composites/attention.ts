@@ -40,7 +40,7 @@ const expandNodes = (inputs: readonly Node[], a: Attrs) => expandFlash(inputs.ma
 
 /**
  * Attention in one kernel (kernels/flash-attention.ts): q, k, v -> out, the scores never in
- * memory. Adapters without 8-lane subgroups, and lengths past a texture, run the expansion.
+ * memory. Adapters without 8- or 16-lane subgroups, and lengths past a texture, run the expansion.
  * Its value is the expansion's. Training graphs never differentiate this node (autodiff keeps
  * the attention composite whole and uses its rule: the fused backward kernels); its own
  * gradient, for a graph that was lowered first, is the expansion's.
@@ -60,7 +60,7 @@ definePrimitive({
   vjp: vjpOfExpansion(expandFlash),
 });
 
-const flashRuns = (k: KernelCtx, a: Attrs): boolean => flashAdapter(k, a) && flashFits(flashShape(k.inputs[0], k.inputs[1], k.inputs[2].shape[3], a), k.device.maxTextureDimension2D);
+const flashRuns = (k: KernelCtx, a: Attrs): boolean => flashAdapter(k, a) && flashFits(flashShape(k.inputs[0], k.inputs[1], k.inputs[2].shape[3], a), k.device.maxTextureDimension2D, limits(k)[2]);
 
 // attention without an arbitrary mask, in f32: one fused kernel where the adapter runs it, and
 // a gradient from the fused backward kernels (with a mask: the expansion's, scores recomputed)

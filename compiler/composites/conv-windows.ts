@@ -17,6 +17,8 @@ import { referenceByExpansion } from '../composite';
 import { vjpOfExpansion } from '../autodiff';
 import { Tensor, concat, wrap } from '../../dsl/tensor';
 import { convTextureFits, convTextureKernels } from '../../kernels/conv-texture';
+import { kernelLanes } from '../../kernels/matmul-texture';
+import type { Lanes } from '../../kernels/matmul-texture';
 import type { ConvWindow } from '../../kernels/conv-texture';
 
 /** below this many multiply-adds the packing costs more than the product saves (as matmul's) */
@@ -57,13 +59,14 @@ function textureRuns(k: KernelCtx, a: Attrs): boolean {
   const [x, w] = k.inputs;
   const s = windowOf(x.shape, w.shape, a);
   const macs = s.batches * s.oh * s.ow * s.n * w.shape[1];
+  const lanes = kernelLanes(k.device.subgroupSize);
   return (
     k.device.cpuLike &&
-    k.device.subgroupSize === 8 &&
+    lanes !== undefined &&
     k.features.has('subgroups') &&
     [x.dtype, w.dtype, k.out.dtype].every((d) => d === 'f32') &&
     macs >= TEXTURE_MIN_MACS &&
-    convTextureFits(s, k.device.maxTextureDimension2D)
+    convTextureFits(s, k.device.maxTextureDimension2D, lanes)
   );
 }
 
@@ -84,7 +87,7 @@ definePrimitive({
     epilogue: true,
     emit: (k, a) => {
       if (!textureRuns(k, a)) throw new Error('conv_windows on an adapter (or a size) the texture path does not take: the plan expands it first');
-      return convTextureKernels(windowOf(k.inputs[0].shape, k.inputs[1].shape, a), k.out.dtype, k.device.maxStorageBufferBindingSize ?? 1 << 27, k.device.maxTextureDimension2D);
+      return convTextureKernels(windowOf(k.inputs[0].shape, k.inputs[1].shape, a), k.out.dtype, kernelLanes(k.device.subgroupSize) as Lanes, k.device.maxStorageBufferBindingSize ?? 1 << 27, k.device.maxTextureDimension2D);
     },
     fallback: { applies: (k, a) => !textureRuns(k, a), expand: expandNodes },
   },

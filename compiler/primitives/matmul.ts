@@ -4,7 +4,8 @@ import { chooseVariant, definePrimitive, shapeError } from '../primitive';
 import type { Attrs } from '../ir';
 import type { KernelCtx, TuneSpace } from '../primitive';
 import { coerce } from '../dtype';
-import { aLoadsFor, bReadable, copiesA, textureMatmulFits, textureMatmulKernels } from '../../kernels/matmul-texture';
+import { aLoadsFor, bReadable, copiesA, kernelLanes, textureMatmulFits, textureMatmulKernels } from '../../kernels/matmul-texture';
+import type { Lanes } from '../../kernels/matmul-texture';
 import { tiledMatmulKernel } from '../../kernels/matmul-tiled';
 import { apply } from '../primitive';
 import { wrap } from '../../dsl/tensor';
@@ -17,6 +18,8 @@ const TEXTURE_MIN_MACS = 1 << 20;
 const SKINNY_ROWS = 8;
 /** products at most this wide read A from its buffer by default when A would need packing */
 const NARROW = 128;
+/** the 128-row tile is offered from this many rows on */
+const TALL_MIN_ROWS = 512;
 /** workgroups per grid dimension every adapter allows */
 const MAX_GRID = 65535;
 const mm = (a: Tensor, b: Tensor, ta: boolean, tb: boolean): Tensor => wrap(apply('matmul', [a.node, b.node], { ta, tb }));
@@ -34,24 +37,32 @@ const shapeOf = (k: KernelCtx, attrs: Attrs) => {
 };
 
 /**
- * The matmul kernels this adapter can run for a product: the texture kernel with 32- or 8-row
- * tiles, or 32 with A read from its buffer (adapters with 8-lane subgroups; on CPU rasterisers,
- * where it is ~5x faster, the fallback for products big enough to pay for packing), the
- * workgroup-memory tiled kernel (GPUs: the fallback for big products there; not offered to CPU
- * rasterisers, where its barriers make it the slowest of all) and the portable buffer kernel
- * (any adapter). The autotuner may measure the others.
+ * The matmul kernels this adapter can run for a product: the texture kernel (adapters with 8- or
+ * 16-lane subgroups: llvmpipe at 256- or 512-bit vectors) with tiles of 4 texels of A per lane
+ * (32 or 64 rows), 8 (128 rows, 16 lanes only) or 1 (skinny products), or the 4-texel tile with
+ * A or B^T read from its buffer; on CPU rasterisers, where it is ~5x faster, the fallback for
+ * products big enough to pay for packing), the workgroup-memory tiled kernel (GPUs: the fallback
+ * for big products there; not offered to CPU rasterisers, where its barriers make it the slowest
+ * of all) and the portable buffer kernel (any adapter). The autotuner may measure the others.
+ * Variant names say the tile's rows: texture32 is 4 texels per lane of 8.
  */
 function matmulSpace(k: KernelCtx, attrs: Attrs): TuneSpace | undefined {
   const s = shapeOf(k, attrs);
   if (s.m === 0 || s.n === 0 || s.k === 0) return undefined;
-  const textures = k.device.subgroupSize === 8 && k.features.has('subgroups');
-  const fits32 = textures && textureMatmulFits(s, k.device.maxTextureDimension2D, 32);
-  const bufA = fits32 && aLoadsFor(s, k.inputs[0].dtype).length > 1;
+  const lanes = k.features.has('subgroups') ? kernelLanes(k.device.subgroupSize) : undefined;
+  const fits = (rows: number) => lanes !== undefined && textureMatmulFits(s, k.device.maxTextureDimension2D, { rows, lanes });
+  const wide = lanes ? 4 * lanes : 0;
+  const fitsWide = fits(wide);
+  const bufA = fitsWide && aLoadsFor(s, k.inputs[0].dtype).length > 1;
+  // 128-row tiles: 8 texels of A per lane of 16, for products of several such tiles (autotuner,
+  // the whole product: 1024^2 32.7 vs 34.8 ms, 1500x1280x1280 67 vs 85, 512^2 4.1 vs 4.7)
+  const tall = lanes === 16 && s.m >= TALL_MIN_ROWS && fits(8 * lanes);
   const candidates = [
-    ...(fits32 ? ['texture32'] : []),
-    ...(bufA ? ['texture32-bufA'] : []),
-    ...(fits32 && bReadable(s, k.inputs[1].dtype) ? ['texture32-bufB'] : []),
-    ...(textures && textureMatmulFits(s, k.device.maxTextureDimension2D, 8) ? ['texture8'] : []),
+    ...(fitsWide ? [`texture${wide}`] : []),
+    ...(tall ? [`texture${8 * lanes}`] : []),
+    ...(bufA ? [`texture${wide}-bufA`] : []),
+    ...(fitsWide && bReadable(s, k.inputs[1].dtype) ? [`texture${wide}-bufB`] : []),
+    ...(lanes && fits(lanes) ? [`texture${lanes}`] : []),
     ...(!k.device.cpuLike && s.batches <= MAX_GRID ? ['tiled'] : []),
     'portable',
   ];
@@ -59,11 +70,17 @@ function matmulSpace(k: KernelCtx, attrs: Attrs): TuneSpace | undefined {
   // A read from its buffer when it would need a packing kernel and the product is narrow (the
   // pack then costs more than the buffer loads: attention's P V at 10 x 1500 x 64 x 1500 100 ->
   // 65 ms, 16 x 724 x 32 x 362 22 -> 14 ms; at N >= 384 the texture kept its lead, 38 -> 45 ms)
-  const preferred = !big || s.m <= SKINNY_ROWS ? 'portable' : !k.device.cpuLike ? 'tiled' : bufA && s.n <= NARROW && !copiesA(s, k.inputs[0].dtype) ? 'texture32-bufA' : 'texture32';
+  const preferred = !big || s.m <= SKINNY_ROWS ? 'portable' : !k.device.cpuLike ? 'tiled' : bufA && s.n <= NARROW && !copiesA(s, k.inputs[0].dtype) ? `texture${wide}-bufA` : tall ? `texture${8 * lanes!}` : `texture${wide}`;
   const fallback = candidates.includes(preferred) ? preferred : 'portable';
   const dt = [...k.inputs.map((t) => t.dtype), k.out.dtype].join(',');
   return { key: `matmul ${s.batches}x${s.m}x${s.n}x${s.k}${s.ta ? ' ta' : ''}${s.tb ? ' tb' : ''} ${dt}`, candidates, fallback };
 }
+
+/** A texture variant's name read back: its tile's rows and where A and B^T come from. */
+const textureVariant = (v: string) => {
+  const m = /^texture(\d+)(-bufA|-bufB)?$/.exec(v);
+  return m ? { rows: Number(m[1]), bufA: m[2] === '-bufA', bufB: m[2] === '-bufB' } : undefined;
+};
 
 definePrimitive({
   name: 'matmul',
@@ -108,11 +125,14 @@ definePrimitive({
       const space = matmulSpace(k, attrs);
       const variant = space ? chooseVariant(k.device, space) : 'portable';
       if (variant === 'tiled') return [tiledMatmulKernel(shapeOf(k, attrs), k.inputs[0].dtype, k.inputs[1].dtype, k.out.dtype)];
-      if (variant.startsWith('texture')) {
+      const tv = textureVariant(variant);
+      if (tv) {
         const s = shapeOf(k, attrs);
         // A straight from its buffer: with vec4 loads when its rows allow
-        const aLoad = variant === 'texture32-bufA' ? aLoadsFor(s, k.inputs[0].dtype).includes('vec4') ? 'vec4' : 'scalar' : 'texture';
-        return textureMatmulKernels(s, k.inputs[0].dtype, k.inputs[1].dtype, k.out.dtype, k.device.maxStorageBufferBindingSize, k.device.maxTextureDimension2D, variant === 'texture8' ? 8 : 32, aLoad, variant === 'texture32-bufB');
+        const aLoad = tv.bufA ? (aLoadsFor(s, k.inputs[0].dtype).includes('vec4') ? 'vec4' : 'scalar') : 'texture';
+        const lanes = kernelLanes(k.device.subgroupSize) as Lanes;
+        const o = { tile: { rows: tv.rows, lanes }, maxScratchBytes: k.device.maxStorageBufferBindingSize, maxDim: k.device.maxTextureDimension2D, aLoad, bFromBuffer: tv.bufB } as const;
+        return textureMatmulKernels(s, k.inputs[0].dtype, k.inputs[1].dtype, k.out.dtype, o);
       }
       // each invocation owns a 4x4 block of C; rows/cols past the edge read a clamped
       // (valid) address and are simply not stored, so the inner loop has no branches
