@@ -216,7 +216,7 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Result
   const widths = !cpuLike
     ? ''
     : second
-      ? `Ours at llvmpipe's ${width}-bit vectors (16-lane subgroups: OMNI_VECTOR_WIDTH=512, the bench's default on CPUs with AVX-512; the runtime's default is 256); each peer at the faster of ${width} and 256 bits: every contestant timed again at 256 bits in a second process, the peer's other figure and ours at 256 bits in the notes. `
+      ? `llvmpipe runs one vector width per process: every row ran at ${width}-bit vectors (16-lane subgroups, OMNI_VECTOR_WIDTH=512, the bench's default on CPUs with AVX-512; the runtime's default is 256) and again at 256 bits in a second process; each contestant, ours too, is shown at its faster width for the row, the notes give both figures. `
       : `llvmpipe at ${width}-bit vectors for every contestant. `;
   const out =
     `## omni-emotion bench, ${started.toISOString()}\n\n` +
