@@ -60,6 +60,8 @@ interface Contestant {
   error?: string;
   times: number[];
   runs: number;
+  /** calls made, warm-up ones included */
+  calls: number;
   /** its first warm-up call was so slow that the others were skipped */
   warmedOnce?: boolean;
 }
@@ -69,7 +71,7 @@ async function runRow(row: Row, o: BenchOptions): Promise<Result[]> {
   const contestants: Contestant[] = [];
   const make = async (label: string, factory: (() => Promise<Case>) | string | undefined) => {
     if (factory === undefined) return; // the peer has nothing to say on this row (onnxruntime: matmul only)
-    const c: Contestant = { label, times: [], runs: o.runs };
+    const c: Contestant = { label, times: [], runs: o.runs, calls: 0 };
     contestants.push(c);
     if (typeof factory === 'string') c.error = factory;
     else {
@@ -95,6 +97,7 @@ async function runRow(row: Row, o: BenchOptions): Promise<Result[]> {
       // a contestant whose single call takes half the budget is warm after one call
       for (let i = 0; i < warm; i++) {
         const ms = await timeOnce(c.case!);
+        c.calls++;
         budget(c, ms);
         if (ms > (o.budgetSeconds * 1000) / 2) {
           if (i + 1 < warm) c.warmedOnce = true;
@@ -113,6 +116,7 @@ async function runRow(row: Row, o: BenchOptions): Promise<Result[]> {
       if (c.times.length >= c.runs || c.error) continue;
       try {
         c.times.push(await timeOnce(c.case!));
+        c.calls++;
         if (warm === 0 && c.times.length === 1) budget(c, c.times[0]);
       } catch (e) {
         fail(c, e);
@@ -120,8 +124,11 @@ async function runRow(row: Row, o: BenchOptions): Promise<Result[]> {
     }
   }
   const outputs = new Map<Contestant, Float32Array>();
+  const most = Math.max(0, ...live().map((c) => c.calls));
   for (const c of live()) {
     try {
+      // a slow contestant made fewer calls: the same number of steps before the outputs are compared
+      if (row.stateful) for (; c.calls < most; c.calls++) await timeOnce(c.case!);
       outputs.set(c, await c.case!.read());
     } catch (e) {
       fail(c, e);

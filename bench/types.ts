@@ -35,6 +35,8 @@ export interface Row {
   readonly ours: CaseFactory;
   /** a factory, or the reason the peer cannot run this row */
   readonly peers: Partial<Record<PeerName, CaseFactory | string>>;
+  /** each call moves the state the output is read from (a training step): before reading, every contestant is brought to the same number of calls, untimed */
+  readonly stateful?: boolean;
   /** the largest max-rel-diff counted as equal (default 1e-3) */
   readonly tol?: number;
   /** needs Mesa's on-disk shader cache off (set for the whole process, before the first device) */

@@ -4,6 +4,7 @@
  * specialised on, and the environment that decides whether Dawn finds an adapter at all
  * (Vulkan drivers, Mesa, XDG_RUNTIME_DIR); see ARCHITECTURE.md, "WebGPU on a machine without a GPU".
  */
+import { cpuHasAvx512 } from '../../runtime/vector-width';
 import { Option, type Command } from 'commander';
 import { accessSync, constants, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -183,6 +184,7 @@ function formatReport(r: Report): string {
       ['adapter', `${a.vendor || '?'} / ${a.architecture || '?'} / ${a.device || '?'}`],
       ['description', a.description || '?'],
       ['software', a.software ? 'yes (a CPU rasteriser: kernels run on the CPU cores)' : r.backend === 'null' ? 'no (the null backend computes nothing)' : 'no'],
+      ...(a.software && a.subgroupMinSize ? [['vector width', vectorWidthLine(a.subgroupMinSize * 32)] as [string, string]] : []),
       ['device', r.device?.ok ? 'opened' : `FAILED: ${r.device?.error ?? ''}`],
       ...HIGHLIGHTED.map((f): [string, string] => [f, yes(r.highlighted?.[f]) + (f === 'subgroups' && r.highlighted?.[f] ? subgroupSize : '')]),
       ['other features', (r.features ?? []).filter((f) => !(HIGHLIGHTED as readonly string[]).includes(f)).join(', ') || 'none'],
@@ -209,4 +211,10 @@ function formatReport(r: Report): string {
     ...Object.entries(env.variables).map(([k, v]): [string, string] => [k, v]),
   ]);
   return out;
+}
+
+/** llvmpipe's vector width (its subgroup size in bits) and how to change it (runtime/vector-width.ts). */
+function vectorWidthLine(w: number): string {
+  const hint = w === 512 ? '16-lane subgroups' : w === 256 && cpuHasAvx512() ? 'OMNI_VECTOR_WIDTH=512 runs 16-lane subgroups: faster matmuls, shaders compile ~3x slower' : `${w / 32}-lane subgroups`;
+  return `${w} bits (${hint})`;
 }
