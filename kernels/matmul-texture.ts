@@ -1,8 +1,9 @@
 /**
  * Matmul for CPU rasterisers (llvmpipe), after ../shared/PERFORMANCE.md: operands are packed
- * into rgba32float textures (four K values per texel, B transposed), a workgroup is one 8-lane
- * subgroup, the A tile is shared across lanes with subgroupBroadcast, each K step fetches every
- * texel it needs before the multiply-adds, and each lane owns a 32 x 8 block of C. Texture
+ * into rgba32float textures (four K values per texel, B transposed), a workgroup is one subgroup
+ * (8 lanes, or 16 at 512-bit vectors), the A tile is shared across lanes with subgroupBroadcast,
+ * each K step fetches every texel it needs before the multiply-adds, and each lane owns a block of
+ * C eight columns wide (32 rows at 8 lanes, 64 or 128 at 16). Texture
  * fetches are one call returning a vector, where storage-buffer loads become masked scalar loads.
  * Shapes live in a uniform block, so one shader serves every matmul. Operands reach their texture
  * by a buffer-to-texture copy: straight from the operand when it is already in the texture's
@@ -147,7 +148,7 @@ export function storeTile(out: DType, tileM: number, lanes: Lanes): string {
   }`;
 }
 
-/** The kernel's entry: one workgroup = one 8-lane subgroup, on a grid of (column tile, row tile, batch). */
+/** The kernel's entry: one workgroup = one subgroup, on a grid of (column tile, row tile, batch). */
 export const mmEntry = (lanes: Lanes) => `@compute @workgroup_size(${lanes})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   // the grid is (column tile, row tile, batch): decoding one flat tile index by divisions by

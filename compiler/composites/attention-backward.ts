@@ -1,6 +1,6 @@
 /**
  * Attention's gradient without the T x T tensors (kernels/flash-attention-backward.ts): three
- * primitives, each a fused kernel on adapters with 8-lane subgroups and its expansion into
+ * primitives, each a fused kernel on adapters with 8- or 16-lane subgroups and its expansion into
  * matmuls elsewhere (which is also its reference and its own gradient):
  *   flash_attention_dq, _dk, _dv (q, k, v, dO, L, D) -> dq, dk, dv,
  * with L each query's log-sum-exp of its scaled, masked scores (the forward kernel writes it

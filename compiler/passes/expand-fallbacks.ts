@@ -1,6 +1,6 @@
 /**
  * The one device-dependent rewrite: nodes whose kernel this adapter cannot run (a primitive's
- * `fallback`, e.g. fused attention without 8-lane subgroups, or too long for a texture) become
+ * `fallback`, e.g. fused attention without 8- or 16-lane subgroups, or too long for a texture) become
  * their expansion into primitives.
  */
 import type { Graph } from '../ir';
