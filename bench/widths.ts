@@ -53,6 +53,12 @@ export async function otherWidthPass(o: PassOptions, width: VectorWidth): Promis
   }
 }
 
+/** A result's fields for each side of the comparison. */
+const SIDES = [
+  { who: 'ours', ms: 'ours_ms', gflops: 'ours_gflops', error: 'ours_error' },
+  { who: 'peer', ms: 'peer_ms', gflops: 'peer_gflops', error: 'error' },
+] as const;
+
 /**
  * Every contestant, ours too, at the faster of its two widths, row by row (Mesa runs one width
  * per process, so no single process gets both; the row's notes say which width each figure is
@@ -67,20 +73,13 @@ export function bestWidth(results: Result[], other: readonly Result[], width: nu
     const o = other.find((x) => x.name === r.name && x.peer === r.peer);
     if (!o) continue;
     const notes = [r.note];
-    const oursOther = pick(r.ours_ms, o.ours_ms);
-    notes.push(which('ours', oursOther, r.ours_ms, o.ours_ms));
-    if (oursOther) {
-      r.ours_ms = o.ours_ms;
-      r.ours_gflops = o.ours_gflops;
-      delete r.ours_error;
-    }
-    if (r.peer) {
-      const peerOther = pick(r.peer_ms, o.peer_ms);
-      notes.push(which('peer', peerOther, r.peer_ms, o.peer_ms));
-      if (peerOther) {
-        r.peer_ms = o.peer_ms;
-        r.peer_gflops = o.peer_gflops;
-        delete r.error;
+    for (const side of r.peer ? SIDES : SIDES.slice(0, 1)) {
+      const took = pick(r[side.ms], o[side.ms]);
+      notes.push(which(side.who, took, r[side.ms], o[side.ms]));
+      if (took) {
+        r[side.ms] = o[side.ms];
+        r[side.gflops] = o[side.gflops];
+        delete r[side.error];
       }
     }
     if (o.max_rel_diff !== null) {

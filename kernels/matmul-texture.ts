@@ -11,7 +11,7 @@
  * the slow part of packing on llvmpipe).
  */
 import type { DType } from '../compiler/ir';
-import type { RawKernel } from '../compiler/primitive';
+import type { KernelCtx, RawKernel } from '../compiler/primitive';
 import { EPILOGUE_HOOK } from '../compiler/primitive';
 
 /**
@@ -23,8 +23,11 @@ import { EPILOGUE_HOOK } from '../compiler/primitive';
 export type Lanes = 8 | 16;
 export const LANE_N = 8;
 export const tileN = (lanes: Lanes) => lanes * LANE_N;
-/** The subgroup size the texture kernels are written for, or undefined (an adapter they do not fit). */
-export const kernelLanes = (subgroupSize: number): Lanes | undefined => (subgroupSize === 8 || subgroupSize === 16 ? subgroupSize : undefined);
+/** The lanes the subgroup kernels run with on this adapter, or undefined (no subgroups, or a size they are not written for). */
+export const kernelLanes = (k: Pick<KernelCtx, 'features' | 'device'>): Lanes | undefined => {
+  const size = k.device.subgroupSize;
+  return k.features.has('subgroups') && (size === 8 || size === 16) ? size : undefined;
+};
 
 export const storage = (d: DType) => (d === 'f16' ? 'f16' : 'f32');
 export const enableF16 = (...ds: DType[]) => (ds.includes('f16') ? 'enable f16;\n' : '');

@@ -34,8 +34,7 @@ export const flashShape = (q: TensorType, k: TensorType, dv: number, a: Attrs): 
 export const flashAdapter = (k: KernelCtx, a: Attrs): boolean =>
   (a.offset as number) >= 0 &&
   k.device.cpuLike &&
-  kernelLanes(k.device.subgroupSize) !== undefined &&
-  k.features.has('subgroups') &&
+  kernelLanes(k) !== undefined &&
   [...k.inputs, k.out].every((t) => t.dtype === 'f32' && numel(t.shape) * 4 <= (k.device.maxStorageBufferBindingSize ?? Infinity));
 
 /**
@@ -107,9 +106,9 @@ function defineFlashPart(name: string, expand: (ins: readonly Tensor[], a: Attrs
 }
 
 /** binding and texture limits, then the lanes (flashAdapter has checked them) */
-export const limits = (k: KernelCtx) => [k.device.maxStorageBufferBindingSize ?? 1 << 27, k.device.maxTextureDimension2D, kernelLanes(k.device.subgroupSize) as Lanes] as const;
+export const limits = (k: KernelCtx) => [k.device.maxStorageBufferBindingSize ?? 1 << 27, k.device.maxTextureDimension2D, kernelLanes(k) as Lanes] as const;
 
-const backwardRuns = (k: KernelCtx, a: Attrs) => flashAdapter(k, a) && flashBackwardFits(flashShape(k.inputs[0], k.inputs[1], k.inputs[2].shape[3], a), k.device.maxTextureDimension2D, kernelLanes(k.device.subgroupSize) as Lanes);
+const backwardRuns = (k: KernelCtx, a: Attrs) => flashAdapter(k, a) && flashBackwardFits(flashShape(k.inputs[0], k.inputs[1], k.inputs[2].shape[3], a), k.device.maxTextureDimension2D, kernelLanes(k) as Lanes);
 const backwardKernels = (which: 'dq' | 'dk' | 'dv') => (k: KernelCtx, a: Attrs) => flashBackwardKernels(which, flashShape(k.inputs[0], k.inputs[1], k.inputs[2].shape[3], a), ...limits(k));
 
 defineFlashPart('flash_attention_dq', expandDq, ([q]) => ({ shape: [...q.shape], dtype: q.dtype }), backwardRuns, backwardKernels('dq'));

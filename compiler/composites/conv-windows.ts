@@ -59,11 +59,10 @@ function textureRuns(k: KernelCtx, a: Attrs): boolean {
   const [x, w] = k.inputs;
   const s = windowOf(x.shape, w.shape, a);
   const macs = s.batches * s.oh * s.ow * s.n * w.shape[1];
-  const lanes = kernelLanes(k.device.subgroupSize);
+  const lanes = kernelLanes(k);
   return (
     k.device.cpuLike &&
     lanes !== undefined &&
-    k.features.has('subgroups') &&
     [x.dtype, w.dtype, k.out.dtype].every((d) => d === 'f32') &&
     macs >= TEXTURE_MIN_MACS &&
     convTextureFits(s, k.device.maxTextureDimension2D, lanes)
@@ -87,7 +86,7 @@ definePrimitive({
     epilogue: true,
     emit: (k, a) => {
       if (!textureRuns(k, a)) throw new Error('conv_windows on an adapter (or a size) the texture path does not take: the plan expands it first');
-      return convTextureKernels(windowOf(k.inputs[0].shape, k.inputs[1].shape, a), k.out.dtype, kernelLanes(k.device.subgroupSize) as Lanes, k.device.maxStorageBufferBindingSize ?? 1 << 27, k.device.maxTextureDimension2D);
+      return convTextureKernels(windowOf(k.inputs[0].shape, k.inputs[1].shape, a), k.out.dtype, kernelLanes(k) as Lanes, k.device.maxStorageBufferBindingSize ?? 1 << 27, k.device.maxTextureDimension2D);
     },
     fallback: { applies: (k, a) => !textureRuns(k, a), expand: expandNodes },
   },

@@ -49,7 +49,7 @@ const shapeOf = (k: KernelCtx, attrs: Attrs) => {
 function matmulSpace(k: KernelCtx, attrs: Attrs): TuneSpace | undefined {
   const s = shapeOf(k, attrs);
   if (s.m === 0 || s.n === 0 || s.k === 0) return undefined;
-  const lanes = k.features.has('subgroups') ? kernelLanes(k.device.subgroupSize) : undefined;
+  const lanes = kernelLanes(k);
   const fits = (rows: number) => lanes !== undefined && textureMatmulFits(s, k.device.maxTextureDimension2D, { rows, lanes });
   const wide = lanes ? 4 * lanes : 0;
   const fitsWide = fits(wide);
@@ -130,7 +130,7 @@ definePrimitive({
         const s = shapeOf(k, attrs);
         // A straight from its buffer: with vec4 loads when its rows allow
         const aLoad = tv.bufA ? (aLoadsFor(s, k.inputs[0].dtype).includes('vec4') ? 'vec4' : 'scalar') : 'texture';
-        const lanes = kernelLanes(k.device.subgroupSize) as Lanes;
+        const lanes = kernelLanes(k) as Lanes;
         const o = { tile: { rows: tv.rows, lanes }, maxScratchBytes: k.device.maxStorageBufferBindingSize, maxDim: k.device.maxTextureDimension2D, aLoad, bFromBuffer: tv.bufB } as const;
         return textureMatmulKernels(s, k.inputs[0].dtype, k.inputs[1].dtype, k.out.dtype, o);
       }

@@ -68,8 +68,8 @@ definePrimitive({
       const mask = maskOf(attrs);
       // f32 rows of a multiple of 4: vec4 loads and stores (about 1.5x faster on llvmpipe)
       const f32 = k.out.dtype === 'f32' && k.inputs.every((t) => t.dtype === 'f32');
-      const lanes = kernelLanes(k.device.subgroupSize);
-      if (f32 && lanes && C % (4 * lanes) === 0 && C > 0 && !mask && (kind === 'softmax' || kind === 'log_softmax') && k.features.has('subgroups')) return [subgroupSoftmax(kind, C, rows, lanes)];
+      const lanes = kernelLanes(k);
+      if (f32 && lanes && C % (4 * lanes) === 0 && C > 0 && !mask && (kind === 'softmax' || kind === 'log_softmax')) return [subgroupSoftmax(kind, C, rows, lanes)];
       if (C % 4 === 0 && C > 0 && f32) return vec4Rows(kind, C, rows, nAffine, hasW, attrs.eps as number, mask);
       const wAt = (c: string) => (hasW ? `ld_in1(${c})` : '1.0');
       const bAt = (c: string) => (nAffine === 2 ? `ld_in2(${c})` : nAffine === 1 && !hasW ? `ld_in1(${c})` : '0.0');
