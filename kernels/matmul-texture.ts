@@ -318,8 +318,13 @@ export const bReadable = (s: TextureMatmulShape, inB: DType) => inB === 'f32' &&
 export const copiesA = (s: TextureMatmulShape, inA: DType) => copyable(inA, aStrides(s), s.k);
 const copyable = (dt: DType, str: readonly number[], k: number) => dt === 'f32' && str[1] === 1 && str[0] === k && (k * 4) % COPY_ROW_ALIGN === 0;
 
+/** Whether B^T reaches its texture by a plain copy rather than a packing kernel. */
+export const copiesB = (s: TextureMatmulShape, inB: DType) => copyable(inB, bStrides(s), s.k);
+
 /** logical A [M, K] as (row stride, k stride, batch stride) over the stored buffer */
 const aStrides = (s: TextureMatmulShape) => (s.ta ? [1, s.m, s.m * s.k] : [s.k, 1, s.m * s.k]);
+/** logical B^T [N, K] likewise */
+const bStrides = (s: TextureMatmulShape) => (s.tb ? [s.k, 1, s.n * s.k] : [1, s.n, s.n * s.k]);
 
 /**
  * The kernels of one product: per group of batches whose operands fit a texture's height (all
@@ -333,9 +338,8 @@ export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DTy
   const kq = Math.ceil(k / 4);
   const mpad = Math.ceil(m / tileM) * tileM;
   const npad = Math.ceil(n / tileN(lanes)) * tileN(lanes);
-  // logical A [M, K] and B^T [N, K] as (row stride, k stride, batch stride) over the stored buffers
   const aStr = aStrides(s);
-  const bStr = s.tb ? [k, 1, n * k] : [1, n, n * k];
+  const bStr = bStrides(s);
   const per = Math.min(batches, Math.max(1, Math.floor(maxDim / Math.max(mpad, npad))));
   const chunked = per < batches;
   const pack = (input: number, key: string, rows: number, rowsPad: number, str: number[], dt: DType, b0: number, batchesHere: number): RawKernel =>

@@ -106,6 +106,18 @@ describe('autotuner', () => {
     await checkAgainstReference(g, gSpecs(), { rtol: 1e-4, atol: 1e-4 });
   });
 
+  it('without a measurement, a short product whose B would need packing reads B^T from its buffer; taller ones and copyable B pack', async () => {
+    const gpu = await getGpu();
+    const n = await names();
+    const fallback = (m: number, k: number) => {
+      const t = trace(({ a, b }: { a: Tensor; b: Tensor }) => matmul(a, b.transpose()), { a: spec([m, k]), b: spec([512, k]) });
+      return tuningSpaces(gpu, optimize(t.graph))[0].space.fallback;
+    };
+    // K = 784: rows of 3136 bytes, not the 256-byte multiple a buffer-to-texture copy needs
+    expect([fallback(64, 784), fallback(128, 784), fallback(256, 784)]).toEqual([n.bufB, n.bufB, n.wide]);
+    expect(fallback(64, 1024)).toBe(n.wide);
+  });
+
   it('a damaged file is an error that names the file and the field', async () => {
     const gpu = await getGpu();
     const file = tuneFile(gpu.adapterInfo);

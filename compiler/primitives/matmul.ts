@@ -4,7 +4,7 @@ import { chooseVariant, definePrimitive, shapeError } from '../primitive';
 import type { Attrs } from '../ir';
 import type { KernelCtx, TuneSpace } from '../primitive';
 import { coerce } from '../dtype';
-import { aLoadsFor, bReadable, copiesA, kernelLanes, textureMatmulFits, textureMatmulKernels } from '../../kernels/matmul-texture';
+import { aLoadsFor, bReadable, copiesA, copiesB, kernelLanes, textureMatmulFits, textureMatmulKernels } from '../../kernels/matmul-texture';
 import type { Lanes } from '../../kernels/matmul-texture';
 import { tiledMatmulKernel } from '../../kernels/matmul-tiled';
 import { apply } from '../primitive';
@@ -18,6 +18,8 @@ const TEXTURE_MIN_MACS = 1 << 20;
 const SKINNY_ROWS = 8;
 /** products at most this wide read A from its buffer by default when A would need packing */
 const NARROW = 128;
+/** products at most this tall read B^T from its buffer by default when B would need packing */
+const SHORT = 128;
 /** the 128-row tile is offered from this many rows on */
 const TALL_MIN_ROWS = 512;
 /** workgroups per grid dimension every adapter allows */
@@ -54,6 +56,7 @@ function matmulSpace(k: KernelCtx, attrs: Attrs): TuneSpace | undefined {
   const wide = lanes ? 4 * lanes : 0;
   const fitsWide = fits(wide);
   const bufA = fitsWide && aLoadsFor(s, k.inputs[0].dtype).length > 1;
+  const bufB = fitsWide && bReadable(s, k.inputs[1].dtype);
   // 128-row tiles: 8 texels of A per lane of 16, for products of several such tiles (autotuner,
   // the whole product: 1024^2 32.7 vs 34.8 ms, 1500x1280x1280 67 vs 85, 512^2 4.1 vs 4.7)
   const tall = lanes === 16 && s.m >= TALL_MIN_ROWS && fits(8 * lanes);
@@ -61,7 +64,7 @@ function matmulSpace(k: KernelCtx, attrs: Attrs): TuneSpace | undefined {
     ...(fitsWide ? [`texture${wide}`] : []),
     ...(tall ? [`texture${8 * lanes}`] : []),
     ...(bufA ? [`texture${wide}-bufA`] : []),
-    ...(fitsWide && bReadable(s, k.inputs[1].dtype) ? [`texture${wide}-bufB`] : []),
+    ...(bufB ? [`texture${wide}-bufB`] : []),
     ...(lanes && fits(lanes) ? [`texture${lanes}`] : []),
     ...(!k.device.cpuLike && s.batches <= MAX_GRID ? ['tiled'] : []),
     'portable',
@@ -69,8 +72,12 @@ function matmulSpace(k: KernelCtx, attrs: Attrs): TuneSpace | undefined {
   const big = s.batches * s.m * s.n * s.k >= TEXTURE_MIN_MACS;
   // A read from its buffer when it would need a packing kernel and the product is narrow (the
   // pack then costs more than the buffer loads: attention's P V at 10 x 1500 x 64 x 1500 100 ->
-  // 65 ms, 16 x 724 x 32 x 362 22 -> 14 ms; at N >= 384 the texture kept its lead, 38 -> 45 ms)
-  const preferred = !big || s.m <= SKINNY_ROWS ? 'portable' : !k.device.cpuLike ? 'tiled' : bufA && s.n <= NARROW && !copiesA(s, k.inputs[0].dtype) ? `texture${wide}-bufA` : tall ? `texture${8 * lanes!}` : `texture${wide}`;
+  // 65 ms, 16 x 724 x 32 x 362 22 -> 14 ms; at N >= 384 the texture kept its lead, 38 -> 45 ms);
+  // likewise B^T when the product is short (autotuner, x W^T at 64 x 512 x 784: 2.2-2.6 against
+  // 3.0-3.2 ms, at 128 rows 4.0 against 4.4; at 256 and 512 rows packing won, 6.5 / 7.2, 10.6 / 13.3)
+  const bufAFirst = bufA && s.n <= NARROW && !copiesA(s, k.inputs[0].dtype);
+  const bufBFirst = bufB && s.m <= SHORT && !copiesB(s, k.inputs[1].dtype);
+  const preferred = !big || s.m <= SKINNY_ROWS ? 'portable' : !k.device.cpuLike ? 'tiled' : bufAFirst ? `texture${wide}-bufA` : bufBFirst ? `texture${wide}-bufB` : tall ? `texture${8 * lanes!}` : `texture${wide}`;
   const fallback = candidates.includes(preferred) ? preferred : 'portable';
   const dt = [...k.inputs.map((t) => t.dtype), k.out.dtype].join(',');
   return { key: `matmul ${s.batches}x${s.m}x${s.n}x${s.k}${s.ta ? ' ta' : ''}${s.tb ? ' tb' : ''} ${dt}`, candidates, fallback };
