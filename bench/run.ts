@@ -6,7 +6,7 @@
  */
 import { loadTable, tuneMode } from '../runtime/tune-table';
 import { Command } from 'commander';
-import { BENCH_DEFAULTS, benchCommand } from './options';
+import { BENCH_DEFAULTS, QUICK_ROW_MS, benchCommand } from './options';
 import type { BenchCliOptions } from './options';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -26,6 +26,8 @@ export interface BenchOptions {
   /** run only rows whose name contains one of these words */
   readonly filter?: readonly string[];
   readonly runs: number;
+  /** timed calls in a row whose warm calls all took under QUICK_ROW_MS (when more than `runs`) */
+  readonly quickRuns: number;
   readonly warmup: number;
   readonly peers: readonly PeerName[];
   /** a contestant whose warm-up call is slow gets fewer timed calls, to stay near this */
@@ -62,6 +64,8 @@ interface Contestant {
   runs: number;
   /** calls made, warm-up ones included */
   calls: number;
+  /** the last warm-up call's time */
+  warmMs?: number;
   /** its first warm-up call was so slow that the others were skipped */
   warmedOnce?: boolean;
 }
@@ -98,6 +102,7 @@ async function runRow(row: Row, o: BenchOptions): Promise<Result[]> {
       for (let i = 0; i < warm; i++) {
         const ms = await timeOnce(c.case!);
         c.calls++;
+        c.warmMs = ms;
         budget(c, ms);
         if (ms > (o.budgetSeconds * 1000) / 2) {
           if (i + 1 < warm) c.warmedOnce = true;
@@ -108,8 +113,12 @@ async function runRow(row: Row, o: BenchOptions): Promise<Result[]> {
       fail(c, e);
     }
   }
+  // a quick row gets more timed calls, every contestant alike
+  const quick = warm > 0 && live().length > 0 && live().every((c) => c.warmMs !== undefined && c.warmMs < QUICK_ROW_MS);
+  const runs = quick ? Math.max(o.runs, o.quickRuns) : o.runs;
+  if (quick) for (const c of live()) c.runs = runs;
   // round-robin: a burst of load from elsewhere on the machine hits every contestant alike
-  for (let r = 0; r < o.runs; r++) {
+  for (let r = 0; r < runs; r++) {
     const order = live();
     for (let i = 0; i < order.length; i++) {
       const c = order[(i + r) % order.length];
@@ -146,8 +155,8 @@ async function runRow(row: Row, o: BenchOptions): Promise<Result[]> {
   const oursMs = ours.error ? null : median(ours.times);
   const oursOut = outputs.get(ours);
   const noteOf = (c: Contestant) =>
-    [c.case?.note, c.warmedOnce ? '1 warm-up call (slow)' : undefined, c.runs < o.runs ? `${c.times.length} timed calls (slow)` : undefined].filter(Boolean).join('; ') || undefined;
-  const base = { name: row.name, ours_ms: oursMs, ours_gflops: gflops(oursMs), runs: o.runs, warmup: warm };
+    [c.case?.note, c.warmedOnce ? '1 warm-up call (slow)' : undefined, c.runs < runs ? `${c.times.length} timed calls (slow)` : undefined].filter(Boolean).join('; ') || undefined;
+  const base = { name: row.name, ours_ms: oursMs, ours_gflops: gflops(oursMs), runs, warmup: warm };
   const peers = contestants.slice(1);
   const oursError = ours.error ? { ours_error: ours.error } : {};
   if (peers.length === 0) return [{ ...base, peer: null, peer_ms: null, peer_gflops: null, speedup: null, max_rel_diff: null, equal: null, note: noteOf(ours), ...oursError }];
@@ -206,7 +215,7 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Result
   const info = gpu.adapterInfo;
   const load0 = loadavg()[0];
   const started = new Date();
-  log(`bench: ${rows.length} rows, ${o.warmup} warm-up + ${o.runs} timed calls each, peers: ${o.peers.join(', ') || 'none'}`);
+  log(`bench: ${rows.length} rows, ${o.warmup} warm-up + ${o.runs} timed calls each (quick rows ${Math.max(o.runs, o.quickRuns)}), peers: ${o.peers.join(', ') || 'none'}`);
   const results: Result[] = [];
   for (const row of rows) {
     log(`- ${row.name}`);
@@ -228,7 +237,7 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Result
   const out =
     `## omni-emotion bench, ${started.toISOString()}\n\n` +
     `Adapter: ${[info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ')}; Node ${process.version}. ${widths}` +
-    `Median of ${o.runs} timed calls after ${o.warmup} warm-up calls (the compile row: none), the same for every contestant, timed round-robin; each call is op + submit + wait for the queue, readback excluded. ` +
+    `Median of ${o.runs} timed calls (${Math.max(o.runs, o.quickRuns)} in rows whose warm calls all took under ${QUICK_ROW_MS} ms) after ${o.warmup} warm-up calls (the compile row: none), the same for every contestant, timed round-robin; each call is op + submit + wait for the queue, readback excluded. ` +
     `speed-up = peer ms / ours ms; max rel diff = max |ours - peer| / max |peer|. Load average ${load0.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end. ` +
     `Kernel choices: ${tuneMode() === 'off' ? 'the fallbacks (OMNI_AUTOTUNE=0)' : `${loadTable(info).size} measured by the autotuner on this adapter, the fallbacks elsewhere`}.\n\n` +
     markdownTable(results);
@@ -243,7 +252,7 @@ export async function benchFromCli(opts: BenchCliOptions): Promise<number> {
     process.stdout.write(`${selectRows(allRows(), opts.filter).map((r) => r.name).join('\n')}\n`);
     return 0;
   }
-  await runBench({ json: opts.json, filter: opts.filter, runs: opts.runs, warmup: opts.warmup, peers: opts.peers, budgetSeconds: opts.budget, otherWidth: opts.otherWidth });
+  await runBench({ json: opts.json, filter: opts.filter, runs: opts.runs, quickRuns: opts.quickRuns, warmup: opts.warmup, peers: opts.peers, budgetSeconds: opts.budget, otherWidth: opts.otherWidth });
   return 0;
 }
 
