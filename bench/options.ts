@@ -8,19 +8,19 @@ import { PEERS } from './types';
 import type { PeerName } from './types';
 
 /**
- * `quickRuns`: rows whose calls all take under QUICK_ROW_MS get at least this many timed calls.
- * Their medians of 5 moved by a third between runs on this machine (the MLP step: 6.0 to 9.1 ms
- * while TF.js stayed at 33), which a few slow calls of a noisy phase decide; 21 calls of every
- * contestant cost such a row about a second.
+ * `runs` timed calls per contestant at least; more, up to `maxRuns`, while the row's slowest
+ * contestant's calls fit in ROW_SECONDS. Medians of 5 moved by a third between runs on this
+ * machine (the MLP step: 6.0 to 9.1 ms while TF.js stayed at 33; matmul 1024: 32 to 42 ms), which
+ * a few calls in a noisy phase decide; the quick rows cost a second or two more each.
  */
-export const BENCH_DEFAULTS = { runs: 5, quickRuns: 21, warmup: 2, budgetSeconds: 30 } as const;
-export const QUICK_ROW_MS = 100;
+export const BENCH_DEFAULTS = { runs: 5, maxRuns: 21, warmup: 2, budgetSeconds: 30 } as const;
+export const ROW_SECONDS = 3;
 
 export interface BenchCliOptions {
   json?: string;
   filter?: string[];
   runs?: number;
-  quickRuns?: number;
+  maxRuns?: number;
   warmup?: number;
   peers?: PeerName[];
   budget?: number;
@@ -52,8 +52,8 @@ export function benchCommand(cmd: Command): Command {
   return cmd
     .option('--json <file>', 'also write the results as a JSON array of rows')
     .option('--filter <words...>', 'run only the rows whose name contains one of the words; a quoted "w1 w2" needs both (e.g. matmul softmax, "f32 1024")')
-    .option('--runs <n>', `timed calls per contestant (default ${BENCH_DEFAULTS.runs})`, atLeastOne)
-    .option('--quick-runs <n>', `timed calls per contestant in rows whose calls all take under ${QUICK_ROW_MS} ms, if more than --runs (default ${BENCH_DEFAULTS.quickRuns})`, atLeastOne)
+    .option('--runs <n>', `timed calls per contestant, at least (default ${BENCH_DEFAULTS.runs})`, atLeastOne)
+    .option('--max-runs <n>', `more timed calls than --runs, up to this many, while the slowest contestant's fit in ${ROW_SECONDS} s (default ${BENCH_DEFAULTS.maxRuns})`, atLeastOne)
     .option('--warmup <n>', `warm-up calls per contestant, the same for all (default ${BENCH_DEFAULTS.warmup})`, wholeNumber)
     .option('--peers <list>', `comma-separated peers (default ${PEERS.join(',')}); 'none' for ours only`, peerList)
     .option('--budget <seconds>', `per contestant and row: fewer calls when one call is slow (default ${BENCH_DEFAULTS.budgetSeconds})`, atLeastOne)

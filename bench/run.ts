@@ -6,7 +6,7 @@
  */
 import { loadTable, tuneMode } from '../runtime/tune-table';
 import { Command } from 'commander';
-import { BENCH_DEFAULTS, QUICK_ROW_MS, benchCommand } from './options';
+import { BENCH_DEFAULTS, ROW_SECONDS, benchCommand } from './options';
 import type { BenchCliOptions } from './options';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -26,8 +26,8 @@ export interface BenchOptions {
   /** run only rows whose name contains one of these words */
   readonly filter?: readonly string[];
   readonly runs: number;
-  /** timed calls in a row whose warm calls all took under QUICK_ROW_MS (when more than `runs`) */
-  readonly quickRuns: number;
+  /** more timed calls than `runs`, up to this many, while the slowest contestant's fit in ROW_SECONDS */
+  readonly maxRuns: number;
   readonly warmup: number;
   readonly peers: readonly PeerName[];
   /** a contestant whose warm-up call is slow gets fewer timed calls, to stay near this */
@@ -68,6 +68,13 @@ interface Contestant {
   warmMs?: number;
   /** its first warm-up call was so slow that the others were skipped */
   warmedOnce?: boolean;
+}
+
+/** Timed calls per contestant in a row whose contestants' last warm-up calls took `warmMs`. */
+export function rowRuns(o: Pick<BenchOptions, 'runs' | 'maxRuns'>, warmMs: readonly (number | undefined)[]): number {
+  if (warmMs.length === 0 || warmMs.some((ms) => ms === undefined)) return o.runs;
+  const slowest = Math.max(...(warmMs as number[]));
+  return Math.max(o.runs, Math.min(o.maxRuns, Math.floor((ROW_SECONDS * 1000) / Math.max(slowest, 1e-3))));
 }
 
 async function runRow(row: Row, o: BenchOptions): Promise<Result[]> {
@@ -114,9 +121,8 @@ async function runRow(row: Row, o: BenchOptions): Promise<Result[]> {
     }
   }
   // a quick row gets more timed calls, every contestant alike
-  const quick = warm > 0 && live().length > 0 && live().every((c) => c.warmMs !== undefined && c.warmMs < QUICK_ROW_MS);
-  const runs = quick ? Math.max(o.runs, o.quickRuns) : o.runs;
-  if (quick) for (const c of live()) c.runs = runs;
+  const runs = rowRuns(o, live().map((c) => c.warmMs));
+  for (const c of live()) if (c.runs === o.runs) c.runs = runs;
   // round-robin: a burst of load from elsewhere on the machine hits every contestant alike
   for (let r = 0; r < runs; r++) {
     const order = live();
@@ -215,7 +221,7 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Result
   const info = gpu.adapterInfo;
   const load0 = loadavg()[0];
   const started = new Date();
-  log(`bench: ${rows.length} rows, ${o.warmup} warm-up + ${o.runs} timed calls each (quick rows ${Math.max(o.runs, o.quickRuns)}), peers: ${o.peers.join(', ') || 'none'}`);
+  log(`bench: ${rows.length} rows, ${o.warmup} warm-up + ${o.runs} to ${Math.max(o.runs, o.maxRuns)} timed calls each, peers: ${o.peers.join(', ') || 'none'}`);
   const results: Result[] = [];
   for (const row of rows) {
     log(`- ${row.name}`);
@@ -237,7 +243,7 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Result
   const out =
     `## omni-emotion bench, ${started.toISOString()}\n\n` +
     `Adapter: ${[info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ')}; Node ${process.version}. ${widths}` +
-    `Median of ${o.runs} timed calls (${Math.max(o.runs, o.quickRuns)} in rows whose warm calls all took under ${QUICK_ROW_MS} ms) after ${o.warmup} warm-up calls (the compile row: none), the same for every contestant, timed round-robin; each call is op + submit + wait for the queue, readback excluded. ` +
+    `Median of ${o.runs} timed calls, or more (up to ${Math.max(o.runs, o.maxRuns)}) while the row's slowest contestant's calls fit in ${ROW_SECONDS} s, after ${o.warmup} warm-up calls (the compile row: none), the same for every contestant, timed round-robin; each call is op + submit + wait for the queue, readback excluded. ` +
     `speed-up = peer ms / ours ms; max rel diff = max |ours - peer| / max |peer|. Load average ${load0.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end. ` +
     `Kernel choices: ${tuneMode() === 'off' ? 'the fallbacks (OMNI_AUTOTUNE=0)' : `${loadTable(info).size} measured by the autotuner on this adapter, the fallbacks elsewhere`}.\n\n` +
     markdownTable(results);
@@ -252,7 +258,7 @@ export async function benchFromCli(opts: BenchCliOptions): Promise<number> {
     process.stdout.write(`${selectRows(allRows(), opts.filter).map((r) => r.name).join('\n')}\n`);
     return 0;
   }
-  await runBench({ json: opts.json, filter: opts.filter, runs: opts.runs, quickRuns: opts.quickRuns, warmup: opts.warmup, peers: opts.peers, budgetSeconds: opts.budget, otherWidth: opts.otherWidth });
+  await runBench({ json: opts.json, filter: opts.filter, runs: opts.runs, maxRuns: opts.maxRuns, warmup: opts.warmup, peers: opts.peers, budgetSeconds: opts.budget, otherWidth: opts.otherWidth });
   return 0;
 }
 

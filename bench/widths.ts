@@ -22,7 +22,7 @@ const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'bin.js')
 export interface PassOptions {
   readonly filter?: readonly string[];
   readonly runs: number;
-  readonly quickRuns: number;
+  readonly maxRuns: number;
   readonly warmup: number;
   readonly budgetSeconds: number;
   readonly peers: readonly string[];
@@ -35,7 +35,7 @@ export interface PassOptions {
 export async function otherWidthPass(o: PassOptions, width: VectorWidth): Promise<Result[] | undefined> {
   const dir = mkdtempSync(join(tmpdir(), 'omni-bench-'));
   const json = join(dir, 'rows.json');
-  const args = [BIN, 'bench', '--no-other-width', '--json', json, '--runs', String(o.runs), '--quick-runs', String(o.quickRuns), '--warmup', String(o.warmup), '--budget', String(o.budgetSeconds), '--peers', o.peers.join(',')];
+  const args = [BIN, 'bench', '--no-other-width', '--json', json, '--runs', String(o.runs), '--max-runs', String(o.maxRuns), '--warmup', String(o.warmup), '--budget', String(o.budgetSeconds), '--peers', o.peers.join(',')];
   if (o.filter?.length) args.push('--filter', ...o.filter);
   log(`bench: the same rows again at ${width}-bit vectors (a second process)`);
   const code = await new Promise<number | null>((done) => {
