@@ -5,8 +5,10 @@
  * each K step fetches every texel it needs before the multiply-adds, and each lane owns a block of
  * C eight columns wide (32 rows at 8 lanes, 64 or 128 at 16). Texture
  * fetches are one call returning a vector, where storage-buffer loads become masked scalar loads.
- * Shapes live in a uniform block, so one shader serves every matmul. Operands reach their texture
- * by a buffer-to-texture copy: straight from the operand when it is already in the texture's
+ * Shapes live in a uniform block, so one shader serves every matmul. The matmul's operands are
+ * packed in panels, a tile's K loop one run of texels (see Panels); the convolution's and
+ * attention's textures hold rows of their operand. Either reaches its texture by a
+ * buffer-to-texture copy: straight from the operand when rows are already in the texture's
  * layout, else through a scratch buffer a packing kernel writes (a shader's texture stores are
  * the slow part of packing on llvmpipe).
  */
@@ -43,8 +45,8 @@ export const enableF16 = (...ds: DType[]) => (ds.includes('f16') ? 'enable f16;\
  * the row and batch strides multiples of it); with `rowsAcross`, 4 means four neighbouring rows
  * per invocation, read as four vec4 (one per K value) and transposed into four texels.
  */
-function packShader(src: DType, rowsAcross: boolean, toTexture: boolean, width = 1): string {
-  if (rowsAcross && width === 4) return packRowsShader();
+function packShader(src: DType, rowsAcross: boolean, toTexture: boolean, width = 1, panel = false): string {
+  if (rowsAcross && width === 4) return packRowsShader(panel);
   const [kqAt, rAt] = rowsAcross ? ['gid.y', 'gid.x'] : ['gid.x', 'gid.y'];
   const row = 'p.off + gid.z * p.sB + r * p.sR';
   const load =
@@ -63,10 +65,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let k0 = kq * 4u;
   let live = r < p.rows;
 ${load}
-  ${toTexture ? 'textureStore(dst, vec2<i32>(i32(kq), i32(gid.z * p.rowsPad + r)), v);' : 'dst[(gid.z * p.rowsPad + r) * p.pitch + kq] = v;'}
+${panel ? panelTexel : ''}  ${toTexture ? `textureStore(dst, ${panel ? 'vec2<i32>(i32(tx), i32(ty))' : 'vec2<i32>(i32(kq), i32(gid.z * p.rowsPad + r))'}, v);` : `dst[${panel ? 'ty * p.pitch + tx' : '(gid.z * p.rowsPad + r) * p.pitch + kq'}] = v;`}
 }`;
 }
 
+/**
+ * Where row R = gid.z * rowsPad + r, texel kq lands in the panel layout (see Panels): texel
+ * (panel * kq_count + kq) * rows + (R % rows) of the texture read in rows of 2^wshift texels.
+ */
+const panelTexel = `  let rr = gid.z * p.rowsPad + r;
+  let pt = (((rr >> p.pshift) * p.kq + kq) << p.pshift) + (rr & ((1u << p.pshift) - 1u));
+  let tx = pt & ((1u << p.wshift) - 1u);
+  let ty = pt >> p.wshift;
+`;
 /**
  * Four values of one row, K values k0..k0+3 (`p.sK` apart from index `at`), zero past K and
  * where `live` (a condition prefix) is false: four loads with constant component indices (a loop
@@ -79,7 +90,7 @@ function maskedTexel(read: (index: string) => string, at: string, live = ''): st
 }
 
 function packHeader(src: DType, element: string, toTexture: boolean): string {
-  return `${enableF16(src)}struct P { rows: u32, k: u32, rowsPad: u32, kq: u32, sR: u32, sK: u32, sB: u32, pitch: u32, off: u32 }
+  return `${enableF16(src)}struct P { rows: u32, k: u32, rowsPad: u32, kq: u32, sR: u32, sK: u32, sB: u32, pitch: u32, off: u32, pshift: u32, wshift: u32 }
 @group(0) @binding(0) var<storage, read> src: array<${element}>;
 @group(0) @binding(1) var ${toTexture ? 'dst: texture_storage_2d<rgba32float, write>' : '<storage, read_write> dst: array<vec4<f32>>'};
 @group(0) @binding(2) var<uniform> p: P;
@@ -91,7 +102,7 @@ function packHeader(src: DType, element: string, toTexture: boolean): string {
  * multiples of 4) per invocation: one vec4 load per K value, transposed in registers into the
  * four rows' texels (four scalar loads per texel took 2.7 ms of a 1024^2 product).
  */
-function packRowsShader(): string {
+function packRowsShader(panel: boolean): string {
   const k = [0, 1, 2, 3];
   return `${packHeader('f32', 'vec4<f32>', false)}
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -103,8 +114,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let sk = p.sK / 4u;
   let at = (p.off + gid.z * p.sB + r) / 4u + k0 * sk;
 ${k.map((i) => `  let c${i} = select(vec4<f32>(0.0), src[at + ${i}u * sk], live && k0 + ${i}u < p.k);`).join('\n')}
-  let o = (gid.z * p.rowsPad + r) * p.pitch + kq;
-${['x', 'y', 'z', 'w'].map((c, j) => `  dst[o + ${j}u * p.pitch] = vec4<f32>(${k.map((i) => `c${i}.${c}`).join(', ')});`).join('\n')}
+${panel ? `${panelTexel}  let o = ty * p.pitch + tx;` : '  let o = (gid.z * p.rowsPad + r) * p.pitch + kq;'}
+${['x', 'y', 'z', 'w'].map((c, j) => `  dst[o + ${j}u${panel ? '' : ' * p.pitch'}] = vec4<f32>(${k.map((i) => `c${i}.${c}`).join(', ')});`).join('\n')}
 }`;
 }
 
@@ -168,7 +179,7 @@ function mmShader(out: DType, tileM: number, lanes: Lanes, aLoad: ALoad = 'textu
   });
   const aLoads = Array.from({ length: na }, (_, i) =>
     aLoad === 'texture'
-      ? `    let a${i} = textureLoad(ta, vec2<i32>(kq, arow${i ? ` + ${lanes * i}` : ''}), 0);`
+      ? `    let a${i} = textureLoad(ta, vec2<i32>(ax + ${lanes * i}, ay), 0);`
       : aLoad === 'vec4'
         ? `    let a${i} = srcA[ar${i} + u32(kq)];`
         : `    let at${i} = ar${i} + k0 * p.sK;
@@ -176,7 +187,7 @@ function mmShader(out: DType, tileM: number, lanes: Lanes, aLoad: ALoad = 'textu
   );
   const fromBuffer = aLoad !== 'texture';
   return `enable subgroups;
-${enableF16(out)}struct P { m: u32, n: u32, kq: u32, mpad: u32, npad: u32, outOff: u32${fromBuffer ? ', k: u32, aOff: u32, sR: u32, sK: u32, sB: u32' : ''}${bFromBuffer ? ', bOff: u32, bsR: u32, bsB: u32' : ''} }
+${enableF16(out)}struct P { m: u32, n: u32, kq: u32, mpad: u32, npad: u32, outOff: u32${fromBuffer ? ', k: u32, aOff: u32, sR: u32, sK: u32, sB: u32' : ''}${bFromBuffer ? ', bOff: u32, bsR: u32, bsB: u32' : ''}, mtn: u32, ntn: u32, wa: u32, wb: u32 }
 @group(0) @binding(0) var<storage, read_write> out: array<${storage(out)}>;
 ${fromBuffer ? `@group(0) @binding(1) var<storage, read> srcA: array<${aLoad === 'vec4' ? 'vec4<f32>' : 'f32'}>;` : '@group(0) @binding(1) var ta: texture_2d<f32>;'}
 ${bFromBuffer ? '@group(0) @binding(2) var<storage, read> srcB: array<vec4<f32>>;' : '@group(0) @binding(2) var tb: texture_2d<f32>;'}
@@ -185,18 +196,25 @@ ${EPILOGUE_HOOK}
 ${mmEntry(lanes)}
 ${fromBuffer ? `  // rows past M read row M - 1 (their products are not stored)
   let abase = p.aOff + bat * p.sB;
-${aRows.join('\n')}` : `  let arow = i32(bat * p.mpad + mt * ${tileM}u + lane);`}
+${aRows.join('\n')}` : `  // the A tile is panel bat * mtn + mt (see Panels), its K loop one run of texels from \`apanel\`
+  let apanel = (bat * p.mtn + mt) * p.kq * ${tileM}u;`}
 ${bFromBuffer ? `  // B^T's rows (K contiguous, vec4 loads): columns past N read column N - 1 (not stored)
   let bbase = p.bOff + bat * p.bsB;
-${Array.from({ length: LANE_N }, (_, c) => `  let br${c} = (bbase + min(nt * ${tileN(lanes)}u + lane * ${LANE_N}u + ${c}u, p.n - 1u) * p.bsR) / 4u;`).join('\n')}` : `  let brow = i32(bat * p.npad + nt * ${tileN(lanes)}u + lane * ${LANE_N}u);`}
+${Array.from({ length: LANE_N }, (_, c) => `  let br${c} = (bbase + min(nt * ${tileN(lanes)}u + lane * ${LANE_N}u + ${c}u, p.n - 1u) * p.bsR) / 4u;`).join('\n')}` : `  let bpanel = (bat * p.ntn + nt) * p.kq * ${tileN(lanes)}u;`}
   var acc: array<vec4<f32>, ${2 * tileM}>;
   // a loop that tests its bound at the end (K > 0 always): the same loop as a for statement ran
   // 25% slower on llvmpipe (measured at 1024^2: 45 -> 36 ms)
   let kqn = i32(p.kq);
   var kq = 0i;
   loop {
-${aLoad === 'scalar' ? '    let k0 = u32(kq) * 4u;\n' : ''}${aLoads.join('\n')}
-${bFromBuffer ? Array.from({ length: LANE_N }, (_, c) => `    let b${c} = srcB[br${c} + u32(kq)];`).join('\n') : bLoads('kq', 'brow')}
+${aLoad === 'scalar' ? '    let k0 = u32(kq) * 4u;\n' : ''}${!fromBuffer ? `    let pa = apanel + u32(kq) * ${tileM}u;
+    let ax = i32(pa & ((1u << p.wa) - 1u)) + i32(lane);
+    let ay = i32(pa >> p.wa);
+` : ''}${!bFromBuffer ? `    let pb = bpanel + u32(kq) * ${tileN(lanes)}u;
+    let bx = i32(pb & ((1u << p.wb) - 1u)) + i32(lane * ${LANE_N}u);
+    let by = i32(pb >> p.wb);
+` : ''}${aLoads.join('\n')}
+${bFromBuffer ? Array.from({ length: LANE_N }, (_, c) => `    let b${c} = srcB[br${c} + u32(kq)];`).join('\n') : Array.from({ length: LANE_N }, (_, c) => `    let b${c} = textureLoad(tb, vec2<i32>(bx + ${c}, by), 0);`).join('\n')}
 ${fmaRows(tileM, lanes)}
     kq++;
     if (kq >= kqn) { break; }
@@ -265,6 +283,39 @@ export interface PackRequest {
   /** the texture's height in rows (the largest group of batches it holds) */
   readonly height: number;
   readonly maxScratchBytes: number;
+  /** the panel layout to pack into (matmul's operands), else rows of the texture are rows of the operand */
+  readonly panel?: Panels;
+}
+
+/**
+ * Panels: a matmul operand as panels of `rows` rows (a tile's rows of A, or columns of B), each
+ * panel K step by K step, a step's `rows` texels side by side: texel (panel * kq_count + kq) *
+ * rows + j of a texture `width` texels wide (a power of two, as `rows` is). One K step of a tile is
+ * then `rows` neighbouring texels and a tile's whole K loop one stream through memory, which the
+ * CPU prefetches, where rows of the operand along texture rows made each row of the tile a
+ * stream of its own (raw kernel, 1024^2: 40.4 -> 33.0 ms at 8 lanes, 29.2 -> 26.0 at 16 lanes
+ * with 128-row tiles). Panels side by side in a wider texture, each K step a texture row, were
+ * as slow as rows once two shared a row (K steps 2 kB apart alias in the L1 cache).
+ */
+export interface Panels {
+  readonly rows: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+const log2 = (x: number) => Math.round(Math.log2(x));
+
+/**
+ * The panel layout for `totalRows` rows (a multiple of `rows`, a power of two) of `kq` texels:
+ * the narrowest texture whose height stays within `maxDim`. It fits whenever the rows would
+ * (totalRows and kq at most maxDim: at most maxDim^2 texels).
+ */
+export function panelsFor(totalRows: number, rows: number, kq: number, maxDim: number): Panels {
+  const texels = totalRows * kq;
+  let width = rows;
+  while (Math.ceil(texels / width) > maxDim) width *= 2;
+  if (width > maxDim) throw new Error(`matmul operand of ${totalRows} x ${kq} texels exceeds a ${maxDim}^2 texture`);
+  return { rows, width, height: Math.ceil(texels / width) };
 }
 
 /**
@@ -274,9 +325,9 @@ export interface PackRequest {
  * binding) a packing kernel with texture stores.
  */
 export function packOperand(q: PackRequest): RawKernel {
-  const { input, key, label, rows, rowsPad, k, str, dt, b0, batches } = q;
+  const { input, key, label, rows, rowsPad, k, str, dt, b0, batches, panel } = q;
   const kq = Math.ceil(k / 4);
-  if (copyable(dt, str, k)) {
+  if (!panel && copyable(dt, str, k)) {
     const regions = Array.from({ length: batches }, (_, b) => ({ offset: (b0 + b) * str[2] * 4, y: b * rowsPad, rows }));
     return { wgsl: '', bindings: [{ kind: 'in', input }], groups: 0, label: `copy${label}`, copy: { key, from: 'in', width: kq, bytesPerRow: k * 4, regions } };
   }
@@ -284,21 +335,25 @@ export function packOperand(q: PackRequest): RawKernel {
   const width = packWidth(dt, str, k, rows);
   const [gx, gy] = rowsAcross ? [width === 4 ? rowsPad / 4 : rowsPad, kq] : [kq, rowsPad];
   const groups = [Math.ceil(gx / 8), Math.ceil(gy / 8), batches] as const;
-  const pitch = Math.ceil((kq * TEXEL_BYTES) / COPY_ROW_ALIGN) * (COPY_ROW_ALIGN / TEXEL_BYTES);
-  const uniform = { kind: 'uniform' as const, data: Uint32Array.from([rows, k, rowsPad, kq, str[0], str[1], str[2], pitch, b0 * str[2]]) };
-  const scratch = pitch * TEXEL_BYTES * batches * rowsPad;
+  // the scratch buffer holds this group's texture rows, `pitch` texels apart
+  const texWidth = panel ? panel.width : kq;
+  const texRows = panel ? Math.ceil((batches * rowsPad * kq) / panel.width) : batches * rowsPad;
+  const pitch = Math.ceil((texWidth * TEXEL_BYTES) / COPY_ROW_ALIGN) * (COPY_ROW_ALIGN / TEXEL_BYTES);
+  const shifts = panel ? [log2(panel.rows), log2(panel.width)] : [0, 0];
+  const uniform = { kind: 'uniform' as const, data: Uint32Array.from([rows, k, rowsPad, kq, str[0], str[1], str[2], pitch, b0 * str[2], ...shifts]) };
+  const scratch = pitch * TEXEL_BYTES * texRows;
   if (scratch <= q.maxScratchBytes) {
     return {
-      wgsl: packShader(dt, rowsAcross, false, width),
+      wgsl: packShader(dt, rowsAcross, false, width, !!panel),
       bindings: [{ kind: 'in', input }, { kind: 'scratch', bytes: scratch }, uniform],
       groups,
       label: `pack${label}`,
-      copy: { key, from: 'scratch', width: kq, bytesPerRow: pitch * TEXEL_BYTES, regions: [{ offset: 0, y: 0, rows: batches * rowsPad }] },
+      copy: { key, from: 'scratch', width: texWidth, bytesPerRow: pitch * TEXEL_BYTES, regions: [{ offset: 0, y: 0, rows: texRows }] },
     };
   }
   return {
-    wgsl: packShader(dt, rowsAcross, true),
-    bindings: [{ kind: 'in', input }, { kind: 'texture', key, access: 'write', width: kq, height: q.height }, uniform],
+    wgsl: packShader(dt, rowsAcross, true, 1, !!panel),
+    bindings: [{ kind: 'in', input }, { kind: 'texture', key, access: 'write', width: panel ? panel.width : kq, height: panel ? panel.height : q.height }, uniform],
     groups,
     label: `pack${label}`,
   };
@@ -342,22 +397,25 @@ export function textureMatmulKernels(s: TextureMatmulShape, inA: DType, inB: DTy
   const bStr = bStrides(s);
   const per = Math.min(batches, Math.max(1, Math.floor(maxDim / Math.max(mpad, npad))));
   const chunked = per < batches;
-  const pack = (input: number, key: string, rows: number, rowsPad: number, str: number[], dt: DType, b0: number, batchesHere: number): RawKernel =>
-    packOperand({ input, key, label: chunked ? `${key}@${b0}` : key, rows, rowsPad, k, str, dt, b0, batches: batchesHere, height: per * rowsPad, maxScratchBytes });
+  const fromBuffer = aLoad !== 'texture';
+  const aPanels = panelsFor(per * mpad, tileM, kq, maxDim);
+  const bPanels = panelsFor(per * npad, tileN(lanes), kq, maxDim);
+  const pack = (input: number, key: string, rows: number, rowsPad: number, str: number[], dt: DType, b0: number, batchesHere: number, panel: Panels): RawKernel =>
+    packOperand({ input, key, label: chunked ? `${key}@${b0}` : key, rows, rowsPad, k, str, dt, b0, batches: batchesHere, height: per * rowsPad, maxScratchBytes, panel });
+  const texture = (key: string, panel: Panels) => ({ kind: 'texture', key, access: 'read', width: panel.width, height: panel.height }) as const;
   const mt = mpad / tileM;
   const nt = npad / tileN(lanes);
   // every group of batches reuses the same two textures (sized for the largest group)
-  const fromBuffer = aLoad !== 'texture';
   const kernels: RawKernel[] = [];
   for (let b0 = 0; b0 < batches; b0 += per) {
     const nb = Math.min(per, batches - b0);
-    kernels.push(...(fromBuffer ? [] : [pack(0, 'A', m, mpad, aStr, inA, b0, nb)]), ...(bFromBuffer ? [] : [pack(1, 'B', n, npad, bStr, inB, b0, nb)]), {
+    kernels.push(...(fromBuffer ? [] : [pack(0, 'A', m, mpad, aStr, inA, b0, nb, aPanels)]), ...(bFromBuffer ? [] : [pack(1, 'B', n, npad, bStr, inB, b0, nb, bPanels)]), {
       wgsl: mmShader(out, tileM, lanes, aLoad, bFromBuffer),
       bindings: [
         { kind: 'out' },
-        fromBuffer ? { kind: 'in', input: 0 } : { kind: 'texture', key: 'A', access: 'read', width: kq, height: per * mpad },
-        bFromBuffer ? { kind: 'in', input: 1 } : { kind: 'texture', key: 'B', access: 'read', width: kq, height: per * npad },
-        { kind: 'uniform', data: Uint32Array.from([m, n, kq, mpad, npad, b0 * m * n, ...(fromBuffer ? [k, b0 * aStr[2], ...aStr] : []), ...(bFromBuffer ? [b0 * bStr[2], bStr[0], bStr[2]] : [])]) },
+        fromBuffer ? { kind: 'in', input: 0 } : texture('A', aPanels),
+        bFromBuffer ? { kind: 'in', input: 1 } : texture('B', bPanels),
+        { kind: 'uniform', data: Uint32Array.from([m, n, kq, mpad, npad, b0 * m * n, ...(fromBuffer ? [k, b0 * aStr[2], ...aStr] : []), ...(bFromBuffer ? [b0 * bStr[2], bStr[0], bStr[2]] : []), mt, nt, log2(aPanels.width), log2(bPanels.width)]) },
       ],
       groups: [nt, mt, nb],
       label: chunked ? `mm@${b0}` : 'mm',

@@ -101,7 +101,7 @@ describe('autotuner', () => {
     fs.writeFileSync(tuneFile(gpu.adapterInfo), JSON.stringify({ adapter: 'x', entries: { [only.space.key]: { choice: n.bufB, ms: {}, measured: 'now' } } }));
     forgetTables();
     const exe = await compileTraced(optimize(t.graph), t.inputs, BACKEND);
-    expect(exe.kernels.map((k) => k.label.split(':')[1])).toEqual(['copyA', 'mm']);
+    expect(exe.kernels.map((k) => k.label.split(':')[1])).toEqual(['packA', 'mm']);
     expect(exe.kernels.find((k) => k.label.endsWith(':mm'))!.wgsl).toContain('srcB');
     await checkAgainstReference(g, gSpecs(), { rtol: 1e-4, atol: 1e-4 });
   });

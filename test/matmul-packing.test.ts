@@ -1,9 +1,9 @@
 /**
- * How operands reach the texture matmul (kernels/matmul-texture.ts): copied straight into the
- * texture when already in its layout, packed into a scratch buffer and copied when not, and
- * packed by texture stores when that scratch buffer would exceed a binding. Each path against
- * the reference, batched with padded rows, transposed, f16 and through a row block of a split
- * weight.
+ * How operands reach the texture matmul (kernels/matmul-texture.ts): packed in panels (a tile's K
+ * loop one run of texels) into a scratch buffer and copied, or by texture stores when that scratch
+ * buffer would exceed a binding; the row-layout textures of the convolution and attention are
+ * copied straight from an operand already in their layout. Each path against the reference,
+ * batched with padded rows, transposed, f16 and through a row block of a split weight.
  */
 import { describe, expect, it } from 'vitest';
 import { spec, trace } from '../compiler/trace';
@@ -12,6 +12,7 @@ import { makePlan } from '../runtime/plan';
 import type { PlanTarget } from '../runtime/plan';
 import { Tensor, matmul } from '../dsl/tensor';
 import { checkAgainstReference } from './helpers/check';
+import { packOperand, panelsFor } from '../kernels/matmul-texture';
 
 const LLVMPIPE: PlanTarget = {
   features: new Set(['subgroups', 'shader-f16']),
@@ -31,18 +32,30 @@ const batched = ({ a, b }: { a: Tensor; b: Tensor }) => matmul(a, b);
 const batchedSpecs = () => ({ a: spec([3, 40, 128]), b: spec([3, 128, 70]) });
 
 describe('operands of the texture matmul', () => {
-  it('are copied when in the layout, packed through scratch otherwise, by texture stores when scratch would not fit', () => {
+  it('are packed in panels through scratch, by texture stores when scratch would not fit', () => {
     const [a, b] = steps(batched, batchedSpecs());
-    // A: rows of 128 f32 = 512 bytes, a multiple of 256: one copy per batch (rows padded 40 -> 64 in the texture)
-    expect(a.wgsl).toBe('');
-    expect(a.copy).toMatchObject({ from: 'in', bytesPerRow: 512, regions: [{ offset: 0, y: 0, rows: 40 }, { offset: 40 * 128 * 4, y: 64, rows: 40 }, { offset: 2 * 40 * 128 * 4, y: 128, rows: 40 }] });
-    // B is read transposed: a kernel packs it into scratch, then one copy
-    expect(b.copy?.from).toBe('scratch');
-    expect(b.bindings.some((x) => x.kind === 'scratch')).toBe(true);
-    // with bindings of at most 150 kB, B's 196 kB of scratch would not fit: texture stores instead
+    // A (rows of K contiguous) and B (read transposed) alike: a kernel packs into scratch, then one copy
+    for (const x of [a, b]) {
+      expect(x.copy?.from).toBe('scratch');
+      expect(x.wgsl).toContain('p.pshift');
+    }
+    // A: 3 batches of 40 rows padded to 64 (panels of 64 rows at 16 lanes, 2 x 32 at 8), 32 texels of K: 6144 texels
+    // in the narrowest power-of-two width whose height fits the texture limit
+    expect(a.copy).toMatchObject({ width: 32, regions: [{ offset: 0, y: 0, rows: 192 }] });
+    // with bindings of at most 150 kB, B's scratch would not fit: texture stores instead
     const [, small] = steps(batched, batchedSpecs(), 150_000);
     expect(small.copy).toBeUndefined();
     expect(small.bindings.some((x) => x.kind === 'texture' && x.access === 'write')).toBe(true);
+  });
+
+  it('panels: the narrowest power-of-two texture within the limit; row-layout operands already in layout are copied straight', () => {
+    expect(panelsFor(1024, 32, 256, 8192)).toEqual({ rows: 32, width: 32, height: 8192 });
+    expect(panelsFor(1536, 64, 1280, 8192)).toEqual({ rows: 64, width: 256, height: 7680 });
+    expect(() => panelsFor(8192, 128, 8192, 8192)).not.toThrow();
+    // a texture in rows (the convolution's, attention's): rows of 128 f32 = 512 bytes, a multiple of 256, one copy per batch
+    const rows = packOperand({ input: 0, key: 'A', label: 'A', rows: 40, rowsPad: 64, k: 128, str: [128, 1, 40 * 128], dt: 'f32', b0: 0, batches: 3, height: 192, maxScratchBytes: 1 << 27 });
+    expect(rows.wgsl).toBe('');
+    expect(rows.copy).toMatchObject({ from: 'in', bytesPerRow: 512, regions: [{ offset: 0, y: 0, rows: 40 }, { offset: 40 * 128 * 4, y: 64, rows: 40 }, { offset: 2 * 40 * 128 * 4, y: 128, rows: 40 }] });
   });
 
   it('copied, scratch-packed and store-packed operands all give the product', async () => {
@@ -109,12 +122,12 @@ describe('operands of the texture matmul', () => {
     }
   });
 
-  it('a weight split into row blocks is copied from its offset into the buffer', async () => {
+  it('a weight split into row blocks is packed from its offset into the buffer', async () => {
     // w: 320 x 256 f32 = 320 kB; with 128 kB bindings it is read in row blocks bound at offsets
     const f = ({ x, w }: { x: Tensor; w: Tensor }) => matmul(x, w.permute([1, 0]));
     const specs = () => ({ x: spec([64, 256]), w: spec([320, 256]) });
     const got = steps(f, specs(), 131072);
-    expect(got.filter((k) => k.copy?.from === 'in').length).toBeGreaterThan(2);
+    expect(got.filter((k) => k.label.endsWith(':packB')).length).toBeGreaterThan(2);
     await checkAgainstReference(f, specs(), { rtol: 1e-4, atol: 1e-4, maxBindingBytes: 131072 });
   });
 });
