@@ -33,22 +33,28 @@ export interface PassOptions {
  * width when the driver starts, so it takes another process); undefined when it fails.
  */
 export async function otherWidthPass(o: PassOptions, width: VectorWidth): Promise<Result[] | undefined> {
+  const got = await childPass(o, envForWidth(width), `the same rows again at ${width}-bit vectors`);
+  if (!got.ok) log(`bench: the ${width}-bit pass failed (${got.error}); peers are reported at this process's width only`);
+  return got.ok ? got.rows : undefined;
+}
+
+/** `o`'s rows run by `omni-emotion bench --no-other-width` in a child process with this environment. */
+export async function childPass(o: PassOptions, env: NodeJS.ProcessEnv, what: string): Promise<{ ok: true; rows: Result[] } | { ok: false; error: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'omni-bench-'));
   const json = join(dir, 'rows.json');
-  const args = [BIN, 'bench', '--no-other-width', '--json', json, '--runs', String(o.runs), '--max-runs', String(o.maxRuns), '--warmup', String(o.warmup), '--budget', String(o.budgetSeconds), '--peers', o.peers.join(',')];
+  const args = [BIN, 'bench', '--no-other-width', '--json', json, '--runs', String(o.runs), '--max-runs', String(o.maxRuns), '--warmup', String(o.warmup), '--budget', String(o.budgetSeconds), '--peers', o.peers.join(',') || 'none'];
   if (o.filter?.length) args.push('--filter', ...o.filter);
-  log(`bench: the same rows again at ${width}-bit vectors (a second process)`);
+  log(`bench: ${what} (a child process)`);
   const code = await new Promise<number | null>((done) => {
-    const child = spawn(process.execPath, args, { env: envForWidth(width), stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'inherit'] });
     child.on('exit', done);
     child.on('error', () => done(null));
   });
   try {
     if (code !== 0) throw new Error(`exit code ${code}`);
-    return JSON.parse(readFileSync(json, 'utf8')) as Result[];
+    return { ok: true, rows: JSON.parse(readFileSync(json, 'utf8')) as Result[] };
   } catch (e) {
-    log(`bench: the ${width}-bit pass failed (${e instanceof Error ? e.message : String(e)}); peers are reported at this process's width only`);
-    return undefined;
+    return { ok: false, error: e instanceof Error ? e.message : String(e) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
