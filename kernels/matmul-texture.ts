@@ -171,6 +171,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
   let mt = wg.y;
   let bat = wg.z;`;
 
+/**
+ * Where operand `v`'s texels of K step kq are (see Panels): its tile's panel starts at texel
+ * `${v}panel`, a step is `rows` texels, the texture 2^p.w${v} wide; the lane's first texel at
+ * (`${v}x`, `${v}y`), `lane` texels in.
+ */
+const panelAt = (v: 'a' | 'b', rows: number, lane: string) => `    let p${v} = ${v}panel + u32(kq) * ${rows}u;
+    let ${v}x = i32(p${v} & ((1u << p.w${v}) - 1u)) + i32(${lane});
+    let ${v}y = i32(p${v} >> p.w${v});
+`;
+
 function mmShader(out: DType, tileM: number, lanes: Lanes, aLoad: ALoad = 'texture', bFromBuffer = false): string {
   const na = tileM / lanes;
   const aRows = Array.from({ length: na }, (_, i) => {
@@ -207,13 +217,7 @@ ${Array.from({ length: LANE_N }, (_, c) => `  let br${c} = (bbase + min(nt * ${t
   let kqn = i32(p.kq);
   var kq = 0i;
   loop {
-${aLoad === 'scalar' ? '    let k0 = u32(kq) * 4u;\n' : ''}${!fromBuffer ? `    let pa = apanel + u32(kq) * ${tileM}u;
-    let ax = i32(pa & ((1u << p.wa) - 1u)) + i32(lane);
-    let ay = i32(pa >> p.wa);
-` : ''}${!bFromBuffer ? `    let pb = bpanel + u32(kq) * ${tileN(lanes)}u;
-    let bx = i32(pb & ((1u << p.wb) - 1u)) + i32(lane * ${LANE_N}u);
-    let by = i32(pb >> p.wb);
-` : ''}${aLoads.join('\n')}
+${aLoad === 'scalar' ? '    let k0 = u32(kq) * 4u;\n' : ''}${!fromBuffer ? panelAt('a', tileM, 'lane') : ''}${!bFromBuffer ? panelAt('b', tileN(lanes), `lane * ${LANE_N}u`) : ''}${aLoads.join('\n')}
 ${bFromBuffer ? Array.from({ length: LANE_N }, (_, c) => `    let b${c} = srcB[br${c} + u32(kq)];`).join('\n') : Array.from({ length: LANE_N }, (_, c) => `    let b${c} = textureLoad(tb, vec2<i32>(bx + ${c}, by), 0);`).join('\n')}
 ${fmaRows(tileM, lanes)}
     kq++;
@@ -335,8 +339,8 @@ export function packOperand(q: PackRequest): RawKernel {
   const width = packWidth(dt, str, k, rows);
   const [gx, gy] = rowsAcross ? [width === 4 ? rowsPad / 4 : rowsPad, kq] : [kq, rowsPad];
   const groups = [Math.ceil(gx / 8), Math.ceil(gy / 8), batches] as const;
-  // the scratch buffer holds this group's texture rows, `pitch` texels apart
-  const texWidth = panel ? panel.width : kq;
+  // the texture, and the scratch buffer holding this group's texture rows, `pitch` texels apart
+  const [texWidth, texHeight] = panel ? [panel.width, panel.height] : [kq, q.height];
   const texRows = panel ? Math.ceil((batches * rowsPad * kq) / panel.width) : batches * rowsPad;
   const pitch = Math.ceil((texWidth * TEXEL_BYTES) / COPY_ROW_ALIGN) * (COPY_ROW_ALIGN / TEXEL_BYTES);
   const shifts = panel ? [log2(panel.rows), log2(panel.width)] : [0, 0];
@@ -353,7 +357,7 @@ export function packOperand(q: PackRequest): RawKernel {
   }
   return {
     wgsl: packShader(dt, rowsAcross, true, 1, !!panel),
-    bindings: [{ kind: 'in', input }, { kind: 'texture', key, access: 'write', width: panel ? panel.width : kq, height: panel ? panel.height : q.height }, uniform],
+    bindings: [{ kind: 'in', input }, { kind: 'texture', key, access: 'write', width: texWidth, height: texHeight }, uniform],
     groups,
     label: `pack${label}`,
   };
@@ -369,12 +373,15 @@ export function aLoadsFor(s: TextureMatmulShape, inA: DType): ALoad[] {
 /** Whether B^T can be read straight from its buffer with vec4 loads: f32 rows of K contiguous values, K a multiple of 4. */
 export const bReadable = (s: TextureMatmulShape, inB: DType) => inB === 'f32' && s.tb && s.k % 4 === 0;
 
-/** Whether A reaches its texture by a plain copy (f32 rows of K contiguous values, 256-byte aligned) rather than a packing kernel. */
-export const copiesA = (s: TextureMatmulShape, inA: DType) => copyable(inA, aStrides(s), s.k);
+/**
+ * Whether A is stored as f32 rows of K contiguous values, 256-byte aligned: the layout a row
+ * texture takes by a plain copy, and the cheapest to pack into panels (the matmul's fallback
+ * rules that test it were measured when such an operand was copied into rows).
+ */
+export const alignedRowsA = (s: TextureMatmulShape, inA: DType) => copyable(inA, aStrides(s), s.k);
+/** The same for B^T. */
+export const alignedRowsB = (s: TextureMatmulShape, inB: DType) => copyable(inB, bStrides(s), s.k);
 const copyable = (dt: DType, str: readonly number[], k: number) => dt === 'f32' && str[1] === 1 && str[0] === k && (k * 4) % COPY_ROW_ALIGN === 0;
-
-/** Whether B^T reaches its texture by a plain copy rather than a packing kernel. */
-export const copiesB = (s: TextureMatmulShape, inB: DType) => copyable(inB, bStrides(s), s.k);
 
 /** logical A [M, K] as (row stride, k stride, batch stride) over the stored buffer */
 const aStrides = (s: TextureMatmulShape) => (s.ta ? [1, s.m, s.m * s.k] : [s.k, 1, s.m * s.k]);

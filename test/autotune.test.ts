@@ -113,7 +113,7 @@ describe('autotuner', () => {
       const t = trace(({ a, b }: { a: Tensor; b: Tensor }) => matmul(a, b.transpose()), { a: spec([m, k]), b: spec([512, k]) });
       return tuningSpaces(gpu, optimize(t.graph))[0].space.fallback;
     };
-    // K = 784: rows of 3136 bytes, not the 256-byte multiple a buffer-to-texture copy needs
+    // K = 784: rows of 3136 bytes, not a multiple of 256 (not the aligned rows that pack cheaply)
     expect([fallback(64, 784), fallback(128, 784), fallback(256, 784)]).toEqual([n.bufB, n.bufB, n.wide]);
     expect(fallback(64, 1024)).toBe(n.wide);
   });

@@ -4,7 +4,7 @@ import { chooseVariant, definePrimitive, shapeError } from '../primitive';
 import type { Attrs } from '../ir';
 import type { KernelCtx, TuneSpace } from '../primitive';
 import { coerce } from '../dtype';
-import { aLoadsFor, bReadable, copiesA, copiesB, kernelLanes, textureMatmulFits, textureMatmulKernels } from '../../kernels/matmul-texture';
+import { aLoadsFor, alignedRowsA, alignedRowsB, bReadable, kernelLanes, textureMatmulFits, textureMatmulKernels } from '../../kernels/matmul-texture';
 import type { Lanes } from '../../kernels/matmul-texture';
 import { tiledMatmulKernel } from '../../kernels/matmul-tiled';
 import { apply } from '../primitive';
@@ -16,9 +16,9 @@ const TEXTURE_MIN_MACS = 1 << 20;
  * 1..8 x 1280 x 1280 on llvmpipe: 2.5-3.5 ms against 6-7.7 ms for either texture tiling, which
  * packs all of B for a few rows) */
 const SKINNY_ROWS = 8;
-/** products at most this wide read A from its buffer by default when A would need packing */
+/** products at most this wide read A from its buffer by default when A's rows are not K-contiguous and aligned */
 const NARROW = 128;
-/** products at most this tall read B^T from its buffer by default when B would need packing */
+/** products at most this tall read B^T from its buffer by default when B^T's rows are not K-contiguous and aligned */
 const SHORT = 128;
 /** the 128-row tile is offered from this many rows on */
 const TALL_MIN_ROWS = 512;
@@ -70,13 +70,14 @@ function matmulSpace(k: KernelCtx, attrs: Attrs): TuneSpace | undefined {
     'portable',
   ];
   const big = s.batches * s.m * s.n * s.k >= TEXTURE_MIN_MACS;
-  // A read from its buffer when it would need a packing kernel and the product is narrow (the
-  // pack then costs more than the buffer loads: attention's P V at 10 x 1500 x 64 x 1500 100 ->
-  // 65 ms, 16 x 724 x 32 x 362 22 -> 14 ms; at N >= 384 the texture kept its lead, 38 -> 45 ms);
+  // A read from its buffer when its rows are not K-contiguous and aligned and the product is
+  // narrow (measured when aligned rows were copied into the texture, not packed; the pack costs
+  // more than the buffer loads: attention's P V at 10 x 1500 x 64 x 1500 100 -> 65 ms, 16 x 724
+  // x 32 x 362 22 -> 14 ms; at N >= 384 the texture kept its lead, 38 -> 45 ms);
   // likewise B^T when the product is short (autotuner, x W^T at 64 x 512 x 784: 2.2-2.6 against
   // 3.0-3.2 ms, at 128 rows 4.0 against 4.4; at 256 and 512 rows packing won, 6.5 / 7.2, 10.6 / 13.3)
-  const bufAFirst = bufA && s.n <= NARROW && !copiesA(s, k.inputs[0].dtype);
-  const bufBFirst = bufB && s.m <= SHORT && !copiesB(s, k.inputs[1].dtype);
+  const bufAFirst = bufA && s.n <= NARROW && !alignedRowsA(s, k.inputs[0].dtype);
+  const bufBFirst = bufB && s.m <= SHORT && !alignedRowsB(s, k.inputs[1].dtype);
   const preferred = !big || s.m <= SKINNY_ROWS ? 'portable' : !k.device.cpuLike ? 'tiled' : bufAFirst ? `texture${wide}-bufA` : bufBFirst ? `texture${wide}-bufB` : tall ? `texture${8 * lanes!}` : `texture${wide}`;
   const fallback = candidates.includes(preferred) ? preferred : 'portable';
   const dt = [...k.inputs.map((t) => t.dtype), k.out.dtype].join(',');
