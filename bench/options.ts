@@ -25,6 +25,8 @@ export interface BenchCliOptions {
   peers?: PeerName[];
   budget?: number;
   list?: boolean;
+  /** print every timed call of every row on stderr */
+  trace?: boolean;
   /** false (--single-width): no second pass of the peers at llvmpipe's other vector width */
   otherWidth?: boolean;
 }
@@ -58,5 +60,6 @@ export function benchCommand(cmd: Command): Command {
     .option('--peers <list>', `comma-separated peers (default ${PEERS.join(',')}); 'none' for ours only`, peerList)
     .option('--budget <seconds>', `per contestant and row: fewer calls when one call is slow (default ${BENCH_DEFAULTS.budgetSeconds})`, atLeastOne)
     .option('--no-other-width', 'on llvmpipe at 512-bit vectors, skip the second pass that times every contestant at 256 bits (each peer is reported at its faster width)')
+    .option('--trace', 'print every timed call of every contestant, in order, on stderr (a slow phase of the machine, or a neighbour that slows the call after it, shows there)')
     .option('--list', 'print the row names and exit');
 }

@@ -24,19 +24,20 @@ export interface Input {
  * compile() without its cache of executables: the same trace, passes and executable, but each
  * call builds anew (the compile row times exactly that) and a bench may dispose what it built.
  * Every input is compiled as external (always a device tensor, bound directly, no buffer of its
- * own), which is how the bench calls it.
+ * own), which is how the bench calls it. `constant` inputs are weights as a loaded model holds
+ * them: packed into their kernels' layout once, and again only when their contents change.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export async function compileFresh(fn: (args: any) => unknown, specs: SpecTree): Promise<Executable> {
+export async function compileFresh(fn: (args: any) => unknown, specs: SpecTree, constant?: (name: string) => boolean): Promise<Executable> {
   const traced = trace(fn, specs);
-  return compileGraph(await getGpu(), optimize(traced.graph), traced.inputs, { external: () => true });
+  return compileGraph(await getGpu(), optimize(traced.graph), traced.inputs, { external: () => true, constant });
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export async function oursCase(fn: (args: any) => unknown, inputs: Record<string, Input>, note?: string): Promise<Case> {
+export async function oursCase(fn: (args: any) => unknown, inputs: Record<string, Input>, note?: string, constant?: (name: string) => boolean): Promise<Case> {
   const specs: Record<string, SpecTree> = {};
   for (const [name, i] of Object.entries(inputs)) specs[name] = spec(i.shape, i.dtype ?? 'f32');
-  const exe = await compileFresh(fn, specs);
+  const exe = await compileFresh(fn, specs, constant);
   if (exe.outputs.length !== 1) throw new Error(`a bench function has one output, this one has ${exe.outputs.length}`);
   const o = exe.outputs[0];
   const args: Record<string, DeviceTensor> = {};

@@ -34,6 +34,8 @@ export interface BenchOptions {
   readonly budgetSeconds: number;
   /** on llvmpipe at 512-bit vectors: time every contestant again at 256 bits in a child process and report each peer at its faster width */
   readonly otherWidth: boolean;
+  /** log every timed call */
+  readonly trace?: boolean;
 }
 
 export const DEFAULTS: BenchOptions = { ...BENCH_DEFAULTS, peers: PEERS, otherWidth: true };
@@ -138,6 +140,7 @@ async function runRow(row: Row, o: BenchOptions): Promise<Result[]> {
       }
     }
   }
+  if (o.trace) for (const c of contestants) log(`  ${c.label}: ${c.times.map((t) => fmt(t)).join(' ')}`);
   const outputs = new Map<Contestant, Float32Array>();
   const most = Math.max(0, ...live().map((c) => c.calls));
   for (const c of live()) {
@@ -268,7 +271,7 @@ export async function benchFromCli(opts: BenchCliOptions): Promise<number> {
     process.stdout.write(`${selectRows(allRows(), opts.filter).map((r) => r.name).join('\n')}\n`);
     return 0;
   }
-  await runBench({ json: opts.json, filter: opts.filter, runs: opts.runs, maxRuns: opts.maxRuns, warmup: opts.warmup, peers: opts.peers, budgetSeconds: opts.budget, otherWidth: opts.otherWidth });
+  await runBench({ json: opts.json, filter: opts.filter, runs: opts.runs, maxRuns: opts.maxRuns, warmup: opts.warmup, peers: opts.peers, budgetSeconds: opts.budget, otherWidth: opts.otherWidth, trace: opts.trace });
   return 0;
 }
 

@@ -26,6 +26,7 @@ export interface PassOptions {
   readonly warmup: number;
   readonly budgetSeconds: number;
   readonly peers: readonly string[];
+  readonly trace?: boolean;
 }
 
 /**
@@ -43,6 +44,7 @@ export async function childPass(o: PassOptions, env: NodeJS.ProcessEnv, what: st
   const dir = mkdtempSync(join(tmpdir(), 'omni-bench-'));
   const json = join(dir, 'rows.json');
   const args = [BIN, 'bench', '--no-other-width', '--json', json, '--runs', String(o.runs), '--max-runs', String(o.maxRuns), '--warmup', String(o.warmup), '--budget', String(o.budgetSeconds), '--peers', o.peers.join(',') || 'none'];
+  if (o.trace) args.push('--trace');
   if (o.filter?.length) args.push('--filter', ...o.filter);
   log(`bench: ${what} (a child process)`);
   const code = await new Promise<number | null>((done) => {

@@ -77,7 +77,11 @@ function oursInputs(withR: boolean): Record<string, Input> {
 }
 const paramsOf = (args: Record<string, Tensor>) => tree(Object.fromEntries(PARAMS.map(([path]) => [path, args[key(path)]])));
 
-const oursForward = () => oursCase((args: Record<string, Tensor>) => whisperEncoderLayer(paramsOf(args), H, args.x), oursInputs(false));
+// inference: the weights are a loaded model's, packed into the matmuls' layout once (the
+// executable's constant inputs); forward+backward packs them on every call, as a training step
+// must after each update
+const oursForward = () =>
+  oursCase((args: Record<string, Tensor>) => whisperEncoderLayer(paramsOf(args), H, args.x), oursInputs(false), 'weights packed once, as loaded (constant inputs)', (name) => name !== 'x');
 
 const oursBackward = () =>
   oursCase((args: Record<string, Tensor>) => {
