@@ -189,6 +189,9 @@ async function runRow(row: Row, o: BenchOptions): Promise<Result[]> {
   });
 }
 
+/** A row ours could not run at all, with no peer figures. */
+export const failedRow = (name: string, why: string): Result => ({ name, ours_ms: null, ours_gflops: null, runs: 0, warmup: 0, peer: null, peer_ms: null, peer_gflops: null, speedup: null, max_rel_diff: null, equal: null, ours_error: why });
+
 const fmt = (v: number | null, digits = 1) => (v === null || !Number.isFinite(v) ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(digits));
 const fmtDiff = (r: Result) => (r.max_rel_diff === null ? '-' : `${r.max_rel_diff.toExponential(1)}${r.equal ? '' : ' (differs)'}`);
 
@@ -240,8 +243,10 @@ export async function runBench(opts: Partial<BenchOptions> = {}): Promise<Result
   }
   if (coldInChild) {
     const got = await childPass({ ...o, filter: cold.map((r) => r.name) }, { ...process.env, MESA_SHADER_CACHE_DISABLE: 'true' }, 'the cold-compile rows with the shader cache off');
-    if (!got.ok) throw new Error(`the cold-compile rows failed in their process (${got.error})`);
-    for (const r of got.rows) byRow.set(r.name, [...(byRow.get(r.name) ?? []), r]);
+    // a failed child costs those rows only: the table says so and keeps every other row's figures
+    if (!got.ok) log(`bench: the cold-compile rows failed in their process (${got.error})`);
+    const coldRows: Result[] = got.ok ? got.rows : cold.map((r) => failedRow(r.name, `its process failed: ${got.error}`));
+    for (const r of coldRows) byRow.set(r.name, [...(byRow.get(r.name) ?? []), r]);
   }
   const results = rows.flatMap((r) => byRow.get(r.name) ?? []);
   const width = vectorWidth();

@@ -1,6 +1,6 @@
 /** How many timed calls a bench row gets (bench/run.ts rowRuns): at least --runs, more for quick rows. */
 import { describe, expect, it } from 'vitest';
-import { rowRuns } from '../bench/run';
+import { failedRow, markdownTable, rowRuns } from '../bench/run';
 
 describe('bench timed calls per row', () => {
   const o = { runs: 5, maxRuns: 21 };
@@ -13,5 +13,12 @@ describe('bench timed calls per row', () => {
   it('keeps --runs when a contestant was not warmed up (the compile row) or none is left', () => {
     expect(rowRuns(o, [5, undefined])).toBe(5);
     expect(rowRuns(o, [])).toBe(5);
+  });
+});
+
+describe('bench rows that could not run', () => {
+  it('show why in the table instead of ending the run (a cold-compile child that failed)', () => {
+    const table = markdownTable([failedRow('tiny step cold compile', 'its process failed: exit code 1')]);
+    expect(table).toContain('| tiny step cold compile | n/a (its process failed: exit code 1) |');
   });
 });
