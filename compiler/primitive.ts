@@ -103,6 +103,8 @@ export interface DeviceTraits {
   readonly maxTextureDimension2D: number;
   /** the largest storage binding a kernel may use (scratch buffers included) */
   readonly maxStorageBufferBindingSize?: number;
+  /** kernels' read textures are bound as read-only storage textures (see compiler/codegen/texture-reads.ts) */
+  readonly storageTextureLoads?: boolean;
 }
 
 export const PORTABLE_DEVICE: DeviceTraits = { cpuLike: false, subgroupSize: 0, maxTextureDimension2D: 8192 };

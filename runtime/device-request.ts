@@ -19,6 +19,8 @@ export function deviceRequest(adapter: GPUAdapter): GPUDeviceDescriptor {
       maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
       maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
       maxTextureDimension2D: l.maxTextureDimension2D,
+      // read textures are bound as storage textures where the device allows (fused attention's gradient reads five)
+      maxStorageTexturesPerShaderStage: l.maxStorageTexturesPerShaderStage,
     },
   };
 }

@@ -52,6 +52,8 @@ export interface GraphOptions {
   readonly constant?: (name: string) => boolean;
   /** kernel variants by tuning key, instead of the adapter's measured ones (the autotuner's trials) */
   readonly tuned?: (key: string) => string | undefined;
+  /** bind read textures as sampled textures even where storage-texture loads are available (tests run both) */
+  readonly sampledTextures?: boolean;
 }
 
 const pipelineCaches = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();

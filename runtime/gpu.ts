@@ -64,8 +64,11 @@ export async function requestAdapter(backend: GpuBackendName): Promise<{ adapter
   return { adapter, instance };
 }
 
+/** the most textures one kernel reads (fused attention's gradient: five), with room to spare */
+const MIN_STORAGE_TEXTURES = 8;
+
 async function openDevice(backend: GpuBackendName): Promise<Gpu> {
-  const { adapter } = await requestAdapter(backend);
+  const { adapter, instance } = await requestAdapter(backend);
   if (!adapter) {
     throw new DeviceError(
       `no WebGPU adapter for backend '${backend}'. Run 'npm run setup' (installs Mesa's lavapipe on Debian), ` +
@@ -86,7 +89,13 @@ async function openDevice(backend: GpuBackendName): Promise<Gpu> {
   const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
   const cpuLike = /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.description} ${info.architecture} ${info.device}`);
   const subgroupSize = features.has('subgroups') && info.subgroupMinSize && info.subgroupMinSize === info.subgroupMaxSize ? info.subgroupMinSize : 0;
-  const traits: DeviceTraits = { cpuLike, subgroupSize, maxTextureDimension2D: device.limits.maxTextureDimension2D };
+  // read textures as read-only storage textures where WGSL has them and a kernel may bind enough
+  // (see compiler/codegen/texture-reads.ts); OMNI_TEXTURE_READS=sampled keeps sampled textures
+  const storageTextureLoads =
+    process.env.OMNI_TEXTURE_READS !== 'sampled' &&
+    !!(instance as GPU & { wgslLanguageFeatures?: ReadonlySet<string> }).wgslLanguageFeatures?.has('readonly_and_readwrite_storage_textures') &&
+    (device.limits.maxStorageTexturesPerShaderStage ?? 4) >= MIN_STORAGE_TEXTURES;
+  const traits: DeviceTraits = { cpuLike, subgroupSize, maxTextureDimension2D: device.limits.maxTextureDimension2D, storageTextureLoads };
   return {
     traits,
     backend,

@@ -38,7 +38,7 @@ function layoutEntry(b: PlanBinding, i: number): GPUBindGroupLayoutEntry {
     case 'texture':
       return b.access === 'read'
         ? { binding: i, visibility, texture: { sampleType: 'unfilterable-float', viewDimension: '2d' } }
-        : { binding: i, visibility, storageTexture: { access: 'write-only', format: 'rgba32float', viewDimension: '2d' } };
+        : { binding: i, visibility, storageTexture: { access: b.access === 'load' ? 'read-only' : 'write-only', format: 'rgba32float', viewDimension: '2d' } };
   }
 }
 

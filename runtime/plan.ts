@@ -9,6 +9,7 @@ import { byteSize } from '../compiler/dtype';
 import { schedule } from '../compiler/codegen/schedule';
 import { emitGroup } from '../compiler/codegen/emit';
 import { shareTextures, textureId, textureWritten } from '../compiler/codegen/shared-textures';
+import { storageTextureReads } from '../compiler/codegen/texture-reads';
 import type { DeviceTraits, Grid } from '../compiler/primitive';
 import { tunedChoices } from './tune-table';
 import { PORTABLE_DEVICE } from '../compiler/primitive';
@@ -30,7 +31,8 @@ export type PlanBinding =
       /** the tensor is this graph output: a buffer the output is written `into` may replace the slot */
       readonly output?: string;
     }
-  | { readonly kind: 'texture'; readonly id: string; readonly access: 'read' | 'write'; readonly width: number; readonly height: number }
+  /** 'read': a sampled texture; 'load': a read-only storage texture; 'write': a write-only storage texture */
+  | { readonly kind: 'texture'; readonly id: string; readonly access: 'read' | 'load' | 'write'; readonly width: number; readonly height: number }
   | { readonly kind: 'uniform'; readonly data: readonly number[] }
   /** the plan's one scratch buffer (a packing kernel's output on its way into a texture) */
   | { readonly kind: 'scratch'; readonly bytes: number };
@@ -85,12 +87,14 @@ export interface PlanTarget {
 }
 
 /** What a plan is made for, read from a device (`portable`: the kernels for any adapter; `maxBindingBytes`: a binding limit below the adapter's). */
-export function planTargetOf(gpu: Gpu, opts: { portable?: boolean; maxBindingBytes?: number; tuned?: (key: string) => string | undefined } = {}): PlanTarget {
+export function planTargetOf(gpu: Gpu, opts: { portable?: boolean; maxBindingBytes?: number; tuned?: (key: string) => string | undefined; sampledTextures?: boolean } = {}): PlanTarget {
   const l = gpu.limits;
   return {
     features: gpu.features,
     // kernel variants: the ones forced by the caller (the autotuner trying each), else the ones measured on this adapter
-    traits: opts.portable ? PORTABLE_DEVICE : { ...gpu.traits, tuned: opts.tuned ?? tunedChoices(gpu.adapterInfo) },
+    traits: opts.portable
+      ? PORTABLE_DEVICE
+      : { ...gpu.traits, tuned: opts.tuned ?? tunedChoices(gpu.adapterInfo), storageTextureLoads: !opts.sampledTextures && gpu.traits.storageTextureLoads },
     maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage ?? 8,
     maxStorageBufferBindingSize: Math.min(l.maxStorageBufferBindingSize, opts.maxBindingBytes ?? Infinity),
     minStorageBufferOffsetAlignment: l.minStorageBufferOffsetAlignment ?? 256,
@@ -167,6 +171,7 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
       return externalIds.has(root.id) && constant(inputName.get(root.id)!);
     });
   const inputName = new Map(g.inputs.map((n) => [n.id, n.attrs.name as string]));
+  const storageLoads = !!target.traits.storageTextureLoads;
   // outputs computed into a buffer of their own (not an alias, not returned under two names) can
   // be written straight into a caller's buffer instead of being copied there after the run
   const outputCount = new Map<number, number>();
@@ -187,7 +192,7 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
     constants: sched.nodes.filter((n) => n.op === 'const' && plan.slotOf.has(n.id)).map((n) => ({ slot: slot(n), shape: [...n.type.shape], dtype: n.type.dtype, values: Array.from(n.attrs.data as Float64Array) })),
     kernels: kernels.map((k) => ({
       label: k.label,
-      wgsl: k.wgsl,
+      wgsl: storageLoads ? storageTextureReads(k.wgsl) : k.wgsl,
       groups: k.groups,
       ...(isConstant(k) ? { constant: true } : {}),
       ...(k.copy ? { copy: { texture: texture(k, k.copy.key), from: k.copy.from, width: k.copy.width, bytesPerRow: k.copy.bytesPerRow, regions: k.copy.regions } } : {}),
@@ -197,7 +202,7 @@ export function makePlan(target: PlanTarget, traced: Graph, external: (name: str
           case 'in':
             return bufferBinding(b.kind, b.node);
           case 'texture':
-            return { kind: 'texture', id: texture(k, b.key), access: b.access, width: b.width, height: b.height };
+            return { kind: 'texture', id: texture(k, b.key), access: storageLoads && b.access === 'read' ? 'load' : b.access, width: b.width, height: b.height };
           case 'uniform':
             return { kind: 'uniform', data: Array.from(b.data) };
           case 'scratch':

@@ -11,7 +11,9 @@ import { optimize } from '../../compiler/passes';
 import { compileTraced } from '../../runtime/compile';
 import { evaluate } from '../../runtime/reference';
 import type { HostTensor } from '../../runtime/host';
-import type { BackendName } from '../../runtime/gpu';
+import type { BackendName, GpuBackendName } from '../../runtime/gpu';
+import { getGpu } from '../../runtime/gpu';
+import { compileGraph } from '../../runtime/executable';
 
 export const BACKEND: BackendName = (process.env.OMNI_TEST_BACKEND as BackendName) || 'vulkan';
 
@@ -43,6 +45,8 @@ export interface CheckOptions {
   portable?: boolean;
   /** split tensors as if a storage binding held at most this many bytes */
   maxBindingBytes?: number;
+  /** read textures as sampled textures even where the device loads storage textures */
+  sampledTextures?: boolean;
 }
 
 export async function checkAgainstReference(fn: (args: any) => unknown, specs: SpecTree, opts: CheckOptions = {}): Promise<Record<string, HostTensor>> {
@@ -54,7 +58,9 @@ export async function checkAgainstReference(fn: (args: any) => unknown, specs: S
     values[i.name] = opts.values?.[i.name] ?? g(numel(i.shape), r);
   }
   const ref = evaluate(traced.graph, new Map(Object.entries(values)));
-  const exe = await compileTraced(optimize(traced.graph), traced.inputs, BACKEND, undefined, opts.portable, opts.maxBindingBytes);
+  const exe = opts.sampledTextures
+    ? await compileGraph(await getGpu(BACKEND as GpuBackendName), optimize(traced.graph), traced.inputs, { portable: opts.portable, maxBindingBytes: opts.maxBindingBytes, sampledTextures: true })
+    : await compileTraced(optimize(traced.graph), traced.inputs, BACKEND, undefined, opts.portable, opts.maxBindingBytes);
   const got = await exe.run(values);
   for (const [name, node] of traced.graph.outputs) {
     const want = ref.get(name)!;
