@@ -1,6 +1,6 @@
 /**
  * Read textures as read-only storage textures (compiler/codegen/texture-reads.ts): the rewrite
- * itself, and the texture kernels (matmul, convolution, fused attention forward and backward)
+ * itself, and the texture kernels (matmul, convolution, softmax rows, fused attention forward and backward)
  * both ways against the reference: bound as storage textures where the device loads them (this
  * adapter), and as sampled textures, which every adapter has.
  */
@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { spec, trace } from '../compiler/trace';
 import { optimize } from '../compiler/passes';
 import { storageTextureReads } from '../compiler/codegen/texture-reads';
-import { attention } from '../compiler/composites';
+import { attention, logSoftmax, softmax } from '../compiler/composites';
 import { grad } from '../dsl/grad';
 import { conv } from '../dsl/ops';
 import { Tensor, matmul } from '../dsl/tensor';
@@ -45,6 +45,9 @@ const CASES: [string, (a: any) => unknown, Record<string, ReturnType<typeof spec
   ['matmul 3 x 40 x 128 by 3 x 128 x 70', ({ a, b }: { a: Tensor; b: Tensor }) => matmul(a, b), { a: spec([3, 40, 128]), b: spec([3, 128, 70]) }, 2e-5],
   ['matmul by a transpose, 100 x 96 by (130 x 96)^T', ({ a, b }: { a: Tensor; b: Tensor }) => a.matmul(b.transpose()), { a: spec([100, 96]), b: spec([130, 96]) }, 2e-5],
   ['convolution 1-D, k3 p1, 30 -> 70 channels', ({ x, w }: { x: Tensor; w: Tensor }) => conv(x, w, undefined, { padding: 1 }), { x: spec([2, 30, 150]), w: spec([70, 30, 3]) }, 1e-4],
+  // softmax rows through a texture (compiler/primitives/rows.ts): 37 rows over 4 looping workgroups; log-softmax with batch axes
+  ['softmax, 37 rows of 256', ({ x }: { x: Tensor }) => softmax(x, -1), { x: spec([37, 256]) }, 1e-5],
+  ['log-softmax, 2 x 3 rows of 1280', ({ x }: { x: Tensor }) => logSoftmax(x, -1), { x: spec([2, 3, 1280]) }, 1e-5],
   ['fused attention, causal, 3 key blocks', ({ q, k, v }: QKV) => attention(q, k, v, { causal: true }), qkv(1, 2, 150, 16), 1e-4],
   [
     'fused attention backward (dq, dk, dv)',
