@@ -15,5 +15,5 @@ if [ $# -eq 0 ] && [ -z "${LP_NATIVE_VECTOR_WIDTH:-}" ]; then
   other=$([ "$main" = 512 ] && echo 256 || echo 512)
   echo "[test] the kernel files at ${other}-bit vectors (the main run: ${main})"
   OMNI_VECTOR_WIDTH="$other" npx vitest run test/autotune.test.ts test/conv-windows.test.ts test/epilogue.test.ts \
-    test/flash-attention.test.ts test/matmul-packing.test.ts test/ops-composite.test.ts test/vector-width.test.ts test/models-whisper.test.ts
+    test/flash-attention.test.ts test/matmul-packing.test.ts test/ops-composite.test.ts test/texture-reads.test.ts test/vector-width.test.ts test/models-whisper.test.ts
 fi
