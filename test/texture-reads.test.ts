@@ -1,6 +1,6 @@
 /**
  * Read textures as read-only storage textures (compiler/codegen/texture-reads.ts): the rewrite
- * itself, and the texture kernels (matmul, convolution, softmax rows, fused attention forward and backward)
+ * itself, and the texture kernels (matmul, convolution, softmax and layer norm rows, fused attention forward and backward)
  * both ways against the reference: bound as storage textures where the device loads them (this
  * adapter), and as sampled textures, which every adapter has.
  */
@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { spec, trace } from '../compiler/trace';
 import { optimize } from '../compiler/passes';
 import { storageTextureReads } from '../compiler/codegen/texture-reads';
-import { attention, logSoftmax, softmax } from '../compiler/composites';
+import { attention, layerNorm, logSoftmax, softmax } from '../compiler/composites';
 import { grad } from '../dsl/grad';
 import { conv } from '../dsl/ops';
 import { Tensor, matmul } from '../dsl/tensor';
@@ -48,6 +48,10 @@ const CASES: [string, (a: any) => unknown, Record<string, ReturnType<typeof spec
   // softmax rows through a texture (compiler/primitives/rows.ts): 37 rows over 4 looping workgroups; log-softmax with batch axes
   ['softmax, 37 rows of 256', ({ x }: { x: Tensor }) => softmax(x, -1), { x: spec([37, 256]) }, 1e-5],
   ['log-softmax, 2 x 3 rows of 1280', ({ x }: { x: Tensor }) => logSoftmax(x, -1), { x: spec([2, 3, 1280]) }, 1e-5],
+  // layer norm rows through a texture: with weight and bias over batch axes, and without affine parameters; rows far
+  // from zero (x + 40 is rounded to f32 steps of 4e-6 on the device, the reference adds in f64: errors of ~1e-5 are the input's)
+  ['layer norm, 2 x 19 rows of 1280 around 40, weight and bias', ({ x, g, b }: { x: Tensor; g: Tensor; b: Tensor }) => layerNorm(x.add(40), g, b, 1e-5), { x: spec([2, 19, 1280]), g: spec([1280]), b: spec([1280]) }, 5e-4],
+  ['layer norm, 5 rows of 256, no affine parameters', ({ x }: { x: Tensor }) => layerNorm(x, undefined, undefined, 1e-3), { x: spec([5, 256]) }, 1e-4],
   ['fused attention, causal, 3 key blocks', ({ q, k, v }: QKV) => attention(q, k, v, { causal: true }), qkv(1, 2, 150, 16), 1e-4],
   [
     'fused attention backward (dq, dk, dv)',

@@ -71,6 +71,7 @@ definePrimitive({
       const lanes = kernelLanes(k);
       if (f32 && lanes && k.device.cpuLike && !mask && (kind === 'softmax' || kind === 'log_softmax') && textureRowsFit(C, rows, lanes, k.device.maxTextureDimension2D)) return textureSoftmax(kind, C, rows, lanes);
       if (f32 && lanes && C % (4 * lanes) === 0 && C > 0 && !mask && (kind === 'softmax' || kind === 'log_softmax')) return [subgroupSoftmax(kind, C, rows, lanes)];
+      if (f32 && lanes && k.device.cpuLike && !mask && kind === 'layer_norm' && textureRowsFit(C, rows, lanes, k.device.maxTextureDimension2D)) return textureLayerNorm(C, rows, lanes, nAffine, hasW, attrs.eps as number);
       if (C % 4 === 0 && C > 0 && f32) return vec4Rows(kind, C, rows, nAffine, hasW, attrs.eps as number, mask);
       const wAt = (c: string) => (hasW ? `ld_in1(${c})` : '1.0');
       const bAt = (c: string) => (nAffine === 2 ? `ld_in2(${c})` : nAffine === 1 && !hasW ? `ld_in1(${c})` : '0.0');
@@ -265,5 +266,49 @@ ${js.map((j) => `    out[base + ${j * L}u] = ${kind === 'softmax' ? `e${j} * inv
   return [
     { wgsl: '', bindings: [{ kind: 'in', input: 0 }], groups: 0, label: 'copyX', copy: { key: 'X', from: 'in', width: Q, bytesPerRow: C * 4, regions: [{ offset: 0, y: 0, rows }] } },
     { wgsl, bindings: [{ kind: 'out' }, { kind: 'texture', key: 'X', access: 'read', width: Q, height: rows }], groups: [G, 1, 1], label: `${kind}-tex` },
+  ];
+}
+
+/**
+ * Layer norm on a CPU rasteriser, rows as textureSoftmax reads them: each row read once into the
+ * lanes' registers, its mean and then the mean of squared deviations from those registers (two
+ * exact passes, no running update), the affine parameters loaded once per workgroup.
+ */
+function textureLayerNorm(C: number, rows: number, lanes: Lanes, nAffine: number, hasW: boolean, eps: number): RawKernel[] {
+  const L = lanes;
+  const Q = C / 4;
+  const per = Q / L;
+  const G = Math.min(rows, ROW_LOOPS);
+  const js = Array.from({ length: per }, (_, j) => j);
+  const sum = (xs: string[]): string => (xs.length === 1 ? xs[0] : sum(Array.from({ length: Math.ceil(xs.length / 2) }, (_, i) => (2 * i + 1 < xs.length ? `(${xs[2 * i]} + ${xs[2 * i + 1]})` : xs[2 * i]))));
+  const hasB = nAffine === 2 || (nAffine === 1 && !hasW);
+  const affine = [...(hasW ? ['w'] : []), ...(hasB ? ['b'] : [])];
+  const wgsl = `enable subgroups;
+@group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(1) var tx: texture_2d<f32>;
+${affine.map((n, i) => `@group(0) @binding(${2 + i}) var<storage, read> ${n}: array<vec4<f32>>;`).join('\n')}
+@compute @workgroup_size(${L})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+${js.map((j) => `  let g${j} = ${hasW ? `w[lane + ${j * L}u]` : 'vec4<f32>(1.0)'}; let h${j} = ${hasB ? `b[lane + ${j * L}u]` : 'vec4<f32>(0.0)'};`).join('\n')}
+  var row = wg.x;
+  loop {
+    if (row >= ${rows}u) { break; }
+${js.map((j) => `    let v${j} = textureLoad(tx, vec2<i32>(i32(lane) + ${j * L}, i32(row)), 0);`).join('\n')}
+    let mean = subgroupAdd(dot(${sum(js.map((j) => `v${j}`))}, vec4<f32>(1.0))) / ${C}.0;
+${js.map((j) => `    let d${j} = v${j} - vec4<f32>(mean);`).join('\n')}
+    let inv = inverseSqrt(subgroupAdd(dot(${sum(js.map((j) => `d${j} * d${j}`))}, vec4<f32>(1.0))) / ${C}.0 + f32(${eps}));
+    let base = row * ${Q}u + lane;
+${js.map((j) => `    out[base + ${j * L}u] = d${j} * inv * g${j} + h${j};`).join('\n')}
+    row += ${G}u;
+  }
+}`;
+  return [
+    { wgsl: '', bindings: [{ kind: 'in', input: 0 }], groups: 0, label: 'copyX', copy: { key: 'X', from: 'in', width: Q, bytesPerRow: C * 4, regions: [{ offset: 0, y: 0, rows }] } },
+    {
+      wgsl,
+      bindings: [{ kind: 'out' }, { kind: 'texture', key: 'X', access: 'read', width: Q, height: rows }, ...affine.map((_, i) => ({ kind: 'in' as const, input: i + 1 }))],
+      groups: [G, 1, 1],
+      label: 'layer_norm-tex',
+    },
   ];
 }
