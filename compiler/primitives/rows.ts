@@ -69,9 +69,10 @@ definePrimitive({
       // f32 rows of a multiple of 4: vec4 loads and stores (about 1.5x faster on llvmpipe)
       const f32 = k.out.dtype === 'f32' && k.inputs.every((t) => t.dtype === 'f32');
       const lanes = kernelLanes(k);
-      if (f32 && lanes && k.device.cpuLike && !mask && (kind === 'softmax' || kind === 'log_softmax') && textureRowsFit(C, rows, lanes, k.device.maxTextureDimension2D)) return textureSoftmax(kind, C, rows, lanes);
+      const throughTexture = f32 && lanes && k.device.cpuLike && !mask && textureRowsFit(C, rows, lanes, k.device.maxTextureDimension2D);
+      if (throughTexture && (kind === 'softmax' || kind === 'log_softmax')) return textureSoftmax(kind, C, rows, lanes);
       if (f32 && lanes && C % (4 * lanes) === 0 && C > 0 && !mask && (kind === 'softmax' || kind === 'log_softmax')) return [subgroupSoftmax(kind, C, rows, lanes)];
-      if (f32 && lanes && k.device.cpuLike && !mask && kind === 'layer_norm' && textureRowsFit(C, rows, lanes, k.device.maxTextureDimension2D)) return textureLayerNorm(C, rows, lanes, nAffine, hasW, attrs.eps as number);
+      if (throughTexture && kind === 'layer_norm') return textureLayerNorm(C, rows, lanes, nAffine, hasW, attrs.eps as number);
       if (C % 4 === 0 && C > 0 && f32) return vec4Rows(kind, C, rows, nAffine, hasW, attrs.eps as number, mask);
       const wAt = (c: string) => (hasW ? `ld_in1(${c})` : '1.0');
       const bAt = (c: string) => (nAffine === 2 ? `ld_in2(${c})` : nAffine === 1 && !hasW ? `ld_in1(${c})` : '0.0');
@@ -222,93 +223,92 @@ const MAX_TEXELS_PER_LANE = 64;
 const ROW_LOOPS = 4;
 
 /**
- * Whether softmax rows of C values go through a texture: rows copied in as they are (a copy
- * needs rows a multiple of 256 bytes apart), each lane holding at most MAX_TEXELS_PER_LANE vec4s.
+ * Whether rows of C values go through a texture (softmax, layer norm): rows copied in as they are
+ * (a copy needs rows a multiple of 256 bytes apart), each lane holding at most MAX_TEXELS_PER_LANE vec4s.
  */
 const textureRowsFit = (C: number, rows: number, lanes: Lanes, maxDim: number) => C > 0 && C % 64 === 0 && C / (4 * lanes) <= MAX_TEXELS_PER_LANE && rows > 0 && rows <= maxDim;
 
+/** `xs` combined pairwise by `join`, as a balanced tree (shorter dependency chains than a left fold) */
+const pairwise = (xs: readonly string[], join: (a: string, b: string) => string): string =>
+  xs.length === 1 ? xs[0] : pairwise(Array.from({ length: Math.ceil(xs.length / 2) }, (_, i) => (2 * i + 1 < xs.length ? join(xs[2 * i], xs[2 * i + 1]) : xs[2 * i])), join);
+
+interface TextureRowKernel {
+  readonly C: number;
+  readonly rows: number;
+  readonly lanes: Lanes;
+  readonly label: string;
+  /** names of vec4 storage arrays of C / 4 bound after the texture (inputs 1, 2, ...) */
+  readonly params?: readonly string[];
+  /** statements before the row loop (`lane` known) */
+  readonly prologue?: (j: number) => string;
+  /** the row's statements, its texels in v0, v1, ... (texel j of the lane: lane + j * lanes); `value(j)` is what texel j of the output gets */
+  readonly body: string;
+  readonly value: (j: number) => string;
+}
+
 /**
- * Softmax (log-softmax) on a CPU rasteriser: the input copied into a texture (a memcpy), a few
+ * The frame of the texture row kernels: the input copied into a texture (a memcpy), ROW_LOOPS
  * workgroups of one subgroup each looping over rows, each row read once into the lanes'
  * registers (vec4 texel loads: where the device reads storage textures a short image function
- * per load, see compiler/codegen/texture-reads.ts), its max and sum combined across lanes with
- * subgroupMax / subgroupAdd, one exp per value. 4096 x 1024 on a Zen 3: 5.6-5.9 ms against 6.7-7.3
- * for subgroupSoftmax's two passes over buffer loads (with sampled textures 6.3 against 6.9).
- * A row of -inf gives NaN (-inf - -inf), as the reference does.
+ * per load, see compiler/codegen/texture-reads.ts) and written once.
  */
-function textureSoftmax(kind: 'softmax' | 'log_softmax', C: number, rows: number, lanes: Lanes): RawKernel[] {
-  const L = lanes;
+function textureRowKernels(t: TextureRowKernel): RawKernel[] {
+  const { C, rows, lanes: L, params = [] } = t;
   const Q = C / 4;
-  const per = Q / L;
   const G = Math.min(rows, ROW_LOOPS);
-  const js = Array.from({ length: per }, (_, j) => j);
-  const tree = (xs: string[], f: (a: string, b: string) => string): string => (xs.length === 1 ? xs[0] : tree(Array.from({ length: Math.ceil(xs.length / 2) }, (_, i) => (2 * i + 1 < xs.length ? f(xs[2 * i], xs[2 * i + 1]) : xs[2 * i])), f));
+  const js = Array.from({ length: Q / L }, (_, j) => j);
   const wgsl = `enable subgroups;
 @group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(1) var tx: texture_2d<f32>;
+${params.map((n, i) => `@group(0) @binding(${2 + i}) var<storage, read> ${n}: array<vec4<f32>>;`).join('\n')}
 @compute @workgroup_size(${L})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+${t.prologue ? js.map(t.prologue).join('\n') : ''}
   var row = wg.x;
   loop {
     if (row >= ${rows}u) { break; }
 ${js.map((j) => `    let v${j} = textureLoad(tx, vec2<i32>(i32(lane) + ${j * L}, i32(row)), 0);`).join('\n')}
-    let m4 = ${tree(js.map((j) => `v${j}`), (a, b) => `max(${a}, ${b})`)};
-    let m = subgroupMax(max(max(m4.x, m4.y), max(m4.z, m4.w)));
-${js.map((j) => `    let e${j} = exp(v${j} - vec4<f32>(m));`).join('\n')}
-    let s4 = ${tree(js.map((j) => `e${j}`), (a, b) => `(${a} + ${b})`)};
-    let s = subgroupAdd(dot(s4, vec4<f32>(1.0)));
-    ${kind === 'softmax' ? 'let inv = 1.0 / s;' : 'let ls = m + log(s);'}
+${t.body}
     let base = row * ${Q}u + lane;
-${js.map((j) => `    out[base + ${j * L}u] = ${kind === 'softmax' ? `e${j} * inv` : `v${j} - vec4<f32>(ls)`};`).join('\n')}
+${js.map((j) => `    out[base + ${j * L}u] = ${t.value(j)};`).join('\n')}
     row += ${G}u;
   }
 }`;
   return [
     { wgsl: '', bindings: [{ kind: 'in', input: 0 }], groups: 0, label: 'copyX', copy: { key: 'X', from: 'in', width: Q, bytesPerRow: C * 4, regions: [{ offset: 0, y: 0, rows }] } },
-    { wgsl, bindings: [{ kind: 'out' }, { kind: 'texture', key: 'X', access: 'read', width: Q, height: rows }], groups: [G, 1, 1], label: `${kind}-tex` },
+    { wgsl, bindings: [{ kind: 'out' }, { kind: 'texture', key: 'X', access: 'read', width: Q, height: rows }, ...params.map((_, i) => ({ kind: 'in' as const, input: i + 1 }))], groups: [G, 1, 1], label: t.label },
   ];
 }
 
 /**
- * Layer norm on a CPU rasteriser, rows as textureSoftmax reads them: each row read once into the
- * lanes' registers, its mean and then the mean of squared deviations from those registers (two
- * exact passes, no running update), the affine parameters loaded once per workgroup.
+ * Softmax (log-softmax) on a CPU rasteriser through textureRowKernels: the row's max and sum
+ * combined across lanes with subgroupMax / subgroupAdd, one exp per value. 4096 x 1024 on a Zen 3:
+ * 5.6-5.9 ms against 6.7-7.3 for subgroupSoftmax's two passes over buffer loads (with sampled
+ * textures 6.3 against 6.9). A row of -inf gives NaN (-inf - -inf), as the reference does.
+ */
+function textureSoftmax(kind: 'softmax' | 'log_softmax', C: number, rows: number, lanes: Lanes): RawKernel[] {
+  const js = Array.from({ length: C / (4 * lanes) }, (_, j) => j);
+  const body = `    let m4 = ${pairwise(js.map((j) => `v${j}`), (a, b) => `max(${a}, ${b})`)};
+    let m = subgroupMax(max(max(m4.x, m4.y), max(m4.z, m4.w)));
+${js.map((j) => `    let e${j} = exp(v${j} - vec4<f32>(m));`).join('\n')}
+    let s = subgroupAdd(dot(${pairwise(js.map((j) => `e${j}`), (a, b) => `(${a} + ${b})`)}, vec4<f32>(1.0)));
+    ${kind === 'softmax' ? 'let inv = 1.0 / s;' : 'let ls = m + log(s);'}`;
+  return textureRowKernels({ C, rows, lanes, label: `${kind}-tex`, body, value: (j) => (kind === 'softmax' ? `e${j} * inv` : `v${j} - vec4<f32>(ls)`) });
+}
+
+/**
+ * Layer norm on a CPU rasteriser through textureRowKernels: the row's mean and then the mean of
+ * squared deviations from the registers (two exact passes, no running update), the affine
+ * parameters loaded once per workgroup. 4096 x 1280 on a Zen 3: 6.3-7.0 ms against 8.3-8.4 for a
+ * row per invocation.
  */
 function textureLayerNorm(C: number, rows: number, lanes: Lanes, nAffine: number, hasW: boolean, eps: number): RawKernel[] {
-  const L = lanes;
-  const Q = C / 4;
-  const per = Q / L;
-  const G = Math.min(rows, ROW_LOOPS);
-  const js = Array.from({ length: per }, (_, j) => j);
-  const sum = (xs: string[]): string => (xs.length === 1 ? xs[0] : sum(Array.from({ length: Math.ceil(xs.length / 2) }, (_, i) => (2 * i + 1 < xs.length ? `(${xs[2 * i]} + ${xs[2 * i + 1]})` : xs[2 * i]))));
+  const js = Array.from({ length: C / (4 * lanes) }, (_, j) => j);
   const hasB = nAffine === 2 || (nAffine === 1 && !hasW);
-  const affine = [...(hasW ? ['w'] : []), ...(hasB ? ['b'] : [])];
-  const wgsl = `enable subgroups;
-@group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
-@group(0) @binding(1) var tx: texture_2d<f32>;
-${affine.map((n, i) => `@group(0) @binding(${2 + i}) var<storage, read> ${n}: array<vec4<f32>>;`).join('\n')}
-@compute @workgroup_size(${L})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-${js.map((j) => `  let g${j} = ${hasW ? `w[lane + ${j * L}u]` : 'vec4<f32>(1.0)'}; let h${j} = ${hasB ? `b[lane + ${j * L}u]` : 'vec4<f32>(0.0)'};`).join('\n')}
-  var row = wg.x;
-  loop {
-    if (row >= ${rows}u) { break; }
-${js.map((j) => `    let v${j} = textureLoad(tx, vec2<i32>(i32(lane) + ${j * L}, i32(row)), 0);`).join('\n')}
-    let mean = subgroupAdd(dot(${sum(js.map((j) => `v${j}`))}, vec4<f32>(1.0))) / ${C}.0;
+  const params = [...(hasW ? ['w'] : []), ...(hasB ? ['b'] : [])];
+  const prologue = (j: number) => `  let g${j} = ${hasW ? `w[lane + ${j * lanes}u]` : 'vec4<f32>(1.0)'}; let h${j} = ${hasB ? `b[lane + ${j * lanes}u]` : 'vec4<f32>(0.0)'};`;
+  const body = `    let mean = subgroupAdd(dot(${pairwise(js.map((j) => `v${j}`), (a, b) => `(${a} + ${b})`)}, vec4<f32>(1.0))) / ${C}.0;
 ${js.map((j) => `    let d${j} = v${j} - vec4<f32>(mean);`).join('\n')}
-    let inv = inverseSqrt(subgroupAdd(dot(${sum(js.map((j) => `d${j} * d${j}`))}, vec4<f32>(1.0))) / ${C}.0 + f32(${eps}));
-    let base = row * ${Q}u + lane;
-${js.map((j) => `    out[base + ${j * L}u] = d${j} * inv * g${j} + h${j};`).join('\n')}
-    row += ${G}u;
-  }
-}`;
-  return [
-    { wgsl: '', bindings: [{ kind: 'in', input: 0 }], groups: 0, label: 'copyX', copy: { key: 'X', from: 'in', width: Q, bytesPerRow: C * 4, regions: [{ offset: 0, y: 0, rows }] } },
-    {
-      wgsl,
-      bindings: [{ kind: 'out' }, { kind: 'texture', key: 'X', access: 'read', width: Q, height: rows }, ...affine.map((_, i) => ({ kind: 'in' as const, input: i + 1 }))],
-      groups: [G, 1, 1],
-      label: 'layer_norm-tex',
-    },
-  ];
+    let inv = inverseSqrt(subgroupAdd(dot(${pairwise(js.map((j) => `d${j} * d${j}`), (a, b) => `(${a} + ${b})`)}, vec4<f32>(1.0))) / ${C}.0 + f32(${eps}));`;
+  return textureRowKernels({ C, rows, lanes, label: 'layer_norm-tex', params, prologue, body, value: (j) => `d${j} * inv * g${j} + h${j}` });
 }
